@@ -1,0 +1,55 @@
+// Shared pieces of the slmkit command line: the command table, common
+// options (--threads, --dtype, --tokenizer) and model/tokenizer loading.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace slmkit::cli {
+
+namespace po = boost::program_options;
+
+// One subcommand. The table in main.cpp lists them all and drives `slmkit --help`.
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const std::vector<std::string>& args);
+};
+
+int run_eval(const std::vector<std::string>& args);
+int run_inspect(const std::vector<std::string>& args);
+int run_generate(const std::vector<std::string>& args);
+
+struct CommonOptions {
+  int threads = 0;  // 0 = all cores
+  std::string dtype = "float32";
+  std::string tokenizer;  // empty = the model's own
+};
+
+// Adds --threads, --dtype, --tokenizer.
+void add_common_options(po::options_description& desc, CommonOptions& common);
+
+// Parses args with one positional `positional_name`; prints help and returns
+// false when --help was given. Throws Error on bad flags.
+bool parse_args(const std::vector<std::string>& args, const char* usage, po::options_description& desc,
+                const char* positional_name, int positional_max, po::variables_map& vm);
+
+// Applies --threads to LibTorch and OpenMP (LibTorch defaults to one thread here).
+void apply_threads(const CommonOptions& common);
+
+std::unique_ptr<Model> load_model_for_cli(const std::string& path, const CommonOptions& common);
+std::unique_ptr<Tokenizer> load_tokenizer_for_cli(const std::string& model_path, const CommonOptions& common);
+
+// $SLMKIT_DATA or ../shared/data (relative to the working directory).
+std::string data_dir();
+
+// "12,345,678"
+std::string with_commas(int64_t n);
+
+}  // namespace slmkit::cli

@@ -1,0 +1,90 @@
+// slmkit eval MODEL: perplexity on a text file under the GPTQ or llama.cpp protocol.
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include <ATen/Parallel.h>
+
+#include "cli.h"
+#include "core/error.h"
+#include "eval/perplexity.h"
+#include "io/atomic_file.h"
+#include "io/mapped_file.h"
+#include "pipeline/progress.h"
+
+namespace slmkit::cli {
+
+int run_eval(const std::vector<std::string>& args) {
+  CommonOptions common;
+  std::string model_path, text_path, protocol_str, json_path;
+  int64_t seq_len = 0, batch = 0, max_windows = 0;
+  bool quiet = false;
+  po::options_description desc("eval options");
+  desc.add_options()
+      ("model", po::value<std::string>(&model_path)->required(), "checkpoint directory or file")
+      ("text", po::value<std::string>(&text_path), "text file (default: $SLMKIT_DATA/text/wikitext-2/wiki.test.raw)")
+      ("protocol", po::value<std::string>(&protocol_str)->default_value("gptq"), "gptq or llamacpp")
+      ("seq-len", po::value<int64_t>(&seq_len), "window length in tokens (default: gptq min(2048, max positions), "
+       "llamacpp min(512, max positions))")
+      ("ctx,c", po::value<int64_t>(&seq_len), "same as --seq-len (llama.cpp's name)")
+      ("batch", po::value<int64_t>(&batch)->default_value(0), "windows per forward call (0 = about 2048 tokens)")
+      ("max-windows", po::value<int64_t>(&max_windows)->default_value(0), "evaluate only the first N windows")
+      ("json", po::value<std::string>(&json_path), "also write all results as JSON to this path")
+      ("quiet,q", po::bool_switch(&quiet), "no progress lines");
+  add_common_options(desc, common);
+  po::variables_map vm;
+  if (!parse_args(args, "usage: slmkit eval MODEL [--text FILE] [--protocol gptq|llamacpp] [--seq-len N] [--json PATH]",
+                  desc, "model", 1, vm))
+    return 0;
+  apply_threads(common);
+  if (text_path.empty()) text_path = data_dir() + "/text/wikitext-2/wiki.test.raw";
+
+  PerplexityConfig cfg;
+  cfg.protocol = parse_protocol(protocol_str);
+  cfg.context = seq_len;
+  cfg.max_windows = max_windows;
+  SLMKIT_CHECK(seq_len >= 0 && batch >= 0 && max_windows >= 0, "--seq-len, --batch and --max-windows must be >= 0");
+
+  const std::string text = read_text_file(text_path);
+  auto model = load_model_for_cli(model_path, common);
+  auto tokenizer = load_tokenizer_for_cli(model_path, common);
+  const std::vector<int32_t> tokens = tokenize_for_perplexity(text, *tokenizer, cfg.protocol);
+  const int64_t context = cfg.context > 0 ? cfg.context : default_context(*model, cfg.protocol);
+  cfg.batch_windows = batch > 0 ? batch : std::max<int64_t>(1, 2048 / context);
+
+  if (!quiet)
+    std::fprintf(stderr, "model %s: %s, %s parameters, %s | text %s: %s tokens (%s) | protocol %s, context %lld, %d threads\n",
+                 model_path.c_str(), model->config.model_type.c_str(), with_commas(model->parameter_count()).c_str(),
+                 common.dtype.c_str(), text_path.c_str(), with_commas(static_cast<int64_t>(tokens.size())).c_str(),
+                 tokenizer->describe().c_str(), protocol_name(cfg.protocol), static_cast<long long>(context),
+                 at::get_num_threads());
+  Progress progress("eval", std::max<int64_t>(1, static_cast<int64_t>(tokens.size()) / context), "windows", !quiet);
+  const PerplexityStats st = evaluate_perplexity(*model, tokens, tokenizer->bos_id(), cfg,
+                                                 [&](int64_t done, int64_t total) { progress.update(done); });
+  progress.finish();
+  std::printf("PPL %.4f +/- %.4f  (%s protocol, context %lld, %lld windows, %s tokens scored of %s, %.1f s)\n",
+              st.perplexity, st.perplexity_stderr, protocol_name(cfg.protocol), static_cast<long long>(st.context),
+              static_cast<long long>(st.windows), with_commas(st.tokens_scored).c_str(),
+              with_commas(st.tokens_total).c_str(), st.seconds);
+  if (!json_path.empty()) {
+    nlohmann::json j = {{"model", model_path},
+                        {"text", text_path},
+                        {"protocol", protocol_name(cfg.protocol)},
+                        {"context", st.context},
+                        {"perplexity", st.perplexity},
+                        {"perplexity_stderr", st.perplexity_stderr},
+                        {"mean_nll", st.mean_nll},
+                        {"tokens_scored", st.tokens_scored},
+                        {"tokens_total", st.tokens_total},
+                        {"windows", st.windows},
+                        {"seconds", st.seconds},
+                        {"threads", at::get_num_threads()},
+                        {"dtype", common.dtype},
+                        {"parameters", model->parameter_count()},
+                        {"tokenizer", tokenizer->describe()}};
+    write_file_atomic(json_path, j.dump(2) + "\n");
+  }
+  return 0;
+}
+
+}  // namespace slmkit::cli

@@ -1,0 +1,107 @@
+#include "eval/perplexity.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include "core/error.h"
+#include "model/forward.h"
+
+namespace slmkit {
+
+const char* protocol_name(PplProtocol p) { return p == PplProtocol::kGPTQ ? "gptq" : "llamacpp"; }
+
+PplProtocol parse_protocol(const std::string& name) {
+  if (name == "gptq") return PplProtocol::kGPTQ;
+  if (name == "llamacpp" || name == "llama.cpp") return PplProtocol::kLlamaCpp;
+  throw Error(cat("unknown perplexity protocol \"", name, "\" (expected gptq or llamacpp)"));
+}
+
+std::string gptq_protocol_text(const std::string& raw) {
+  std::string out;
+  out.reserve(raw.size() + raw.size() / 8);
+  size_t start = 0;
+  bool first = true;
+  while (start < raw.size()) {
+    size_t end = raw.find('\n', start);
+    const bool has_newline = end != std::string::npos;
+    if (!has_newline) end = raw.size();
+    const std::string_view line(raw.data() + start, end - start);
+    const bool blank = line.find_first_not_of(" \t\r\f\v") == std::string_view::npos;
+    if (!first) out += "\n\n";
+    first = false;
+    if (!blank) {
+      out.append(line);
+      if (has_newline) out += '\n';
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+std::vector<int32_t> tokenize_for_perplexity(const std::string& raw, const Tokenizer& tokenizer,
+                                             PplProtocol protocol) {
+  SLMKIT_CHECK(raw.find_first_not_of(" \t\r\n") != std::string::npos,
+               "the evaluation text is empty (or only whitespace); nothing to score");
+  const std::string text = protocol == PplProtocol::kGPTQ ? gptq_protocol_text(raw) : raw;
+  // GPTQ: the tokenizer's own convention (Llama: one BOS; GPT-2: none).
+  // llama.cpp: BOS whenever the vocabulary has one.
+  const bool add_bos = protocol == PplProtocol::kGPTQ ? tokenizer.add_bos_by_default() : tokenizer.bos_id() >= 0;
+  return tokenizer.encode(text, add_bos);
+}
+
+int64_t default_context(const Model& model, PplProtocol protocol) {
+  const int64_t cap = protocol == PplProtocol::kGPTQ ? 2048 : 512;
+  return std::min(cap, model.config.max_positions);
+}
+
+PerplexityStats evaluate_perplexity(const Model& model, const std::vector<int32_t>& tokens, int32_t bos_id,
+                                    const PerplexityConfig& config, const WindowProgress& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool llamacpp = config.protocol == PplProtocol::kLlamaCpp;
+  PerplexityStats st;
+  st.context = config.context > 0 ? config.context : default_context(model, config.protocol);
+  st.tokens_total = static_cast<int64_t>(tokens.size());
+  SLMKIT_CHECK(st.context >= 2, "context must be at least 2 tokens, found ", st.context);
+  SLMKIT_CHECK(st.context <= model.config.max_positions, "context ", st.context,
+               " exceeds the model's maximum of ", model.config.max_positions, " positions");
+  int64_t n_windows = st.tokens_total / st.context;
+  if (config.max_windows > 0) n_windows = std::min(n_windows, config.max_windows);
+  SLMKIT_CHECK(n_windows > 0, "the text has ", st.tokens_total, " tokens, fewer than one window of ", st.context,
+               "; use a longer text or a smaller --seq-len/--ctx");
+  SLMKIT_CHECK(!llamacpp || bos_id >= 0, "the llama.cpp protocol replaces each window's first token by BOS, "
+               "but this tokenizer has no BOS token");
+  // llama.cpp scores positions [first, context-1) predicting the next token.
+  const int64_t first = llamacpp ? st.context / 2 : 0;
+  const int64_t batch = std::max<int64_t>(1, config.batch_windows);
+
+  c10::InferenceMode guard;
+  const at::Tensor all = at::from_blob(const_cast<int32_t*>(tokens.data()), {st.tokens_total}, at::kInt).to(at::kLong);
+  double sum_nll = 0, sum_nll2 = 0;
+  for (int64_t w0 = 0; w0 < n_windows; w0 += batch) {
+    const int64_t nb = std::min(batch, n_windows - w0);
+    at::Tensor input = all.narrow(0, w0 * st.context, nb * st.context).view({nb, st.context}).clone();
+    const at::Tensor targets = input.narrow(1, first + 1, st.context - first - 1);
+    if (llamacpp) input.select(1, 0).fill_(bos_id);
+    const at::Tensor logits = forward(model, input).narrow(1, first, st.context - first - 1);
+    const at::Tensor nll = -at::log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1);
+    const at::Tensor nll64 = nll.to(at::kDouble);
+    sum_nll += nll64.sum().item<double>();
+    sum_nll2 += nll64.pow(2).sum().item<double>();
+    st.tokens_scored += nll.numel();
+    st.windows += nb;
+    if (progress) progress(st.windows, n_windows);
+  }
+  const double n = static_cast<double>(st.tokens_scored);
+  st.mean_nll = sum_nll / n;
+  st.perplexity = std::exp(st.mean_nll);
+  const double var = std::max(0.0, sum_nll2 / n - st.mean_nll * st.mean_nll);
+  st.perplexity_stderr = st.tokens_scored > 1 ? st.perplexity * std::sqrt(var / (n - 1)) : 0.0;
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return st;
+}
+
+}  // namespace slmkit

@@ -1,0 +1,134 @@
+#include "tokenizer/spm_model.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace slmkit {
+namespace {
+
+// Protobuf wire format: (field << 3 | wire type) keys, varints, length-delimited bytes.
+class WireReader {
+ public:
+  WireReader(const char* data, size_t size, const std::string& path) : p_(data), end_(data + size), path_(path) {}
+
+  bool done() const { return p_ >= end_; }
+  size_t offset(const char* base) const { return static_cast<size_t>(p_ - base); }
+
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      SLMKIT_CHECK(p_ < end_, path_, ": truncated varint in SentencePiece model");
+      const uint8_t b = static_cast<uint8_t>(*p_++);
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return v;
+    }
+    throw Error(cat(path_, ": malformed varint in SentencePiece model (more than 10 bytes)"));
+  }
+  std::string_view bytes() {
+    const uint64_t n = varint();
+    SLMKIT_CHECK(n <= static_cast<uint64_t>(end_ - p_), path_, ": field of ", n, " bytes runs past the end (",
+                 end_ - p_, " left); the SentencePiece model is truncated or not a model file");
+    std::string_view s(p_, static_cast<size_t>(n));
+    p_ += n;
+    return s;
+  }
+  float fixed32_float() {
+    SLMKIT_CHECK(end_ - p_ >= 4, path_, ": truncated float in SentencePiece model");
+    float f;
+    std::memcpy(&f, p_, 4);
+    p_ += 4;
+    return f;
+  }
+  void skip(uint32_t wire_type) {
+    switch (wire_type) {
+      case 0: varint(); break;
+      case 1: SLMKIT_CHECK(end_ - p_ >= 8, path_, ": truncated field"); p_ += 8; break;
+      case 2: bytes(); break;
+      case 5: SLMKIT_CHECK(end_ - p_ >= 4, path_, ": truncated field"); p_ += 4; break;
+      default: throw Error(cat(path_, ": unsupported protobuf wire type ", wire_type, "; not a SentencePiece model?"));
+    }
+  }
+
+ private:
+  const char* p_;
+  const char* end_;
+  const std::string& path_;
+};
+
+void parse_piece(std::string_view msg, SpmModel& m, const std::string& path) {
+  WireReader r(msg.data(), msg.size(), path);
+  std::string piece;
+  float score = 0;
+  int32_t type = 1;
+  while (!r.done()) {
+    const uint64_t key = r.varint();
+    const uint32_t field = static_cast<uint32_t>(key >> 3), wt = static_cast<uint32_t>(key & 7);
+    if (field == 1 && wt == 2) piece = std::string(r.bytes());
+    else if (field == 2 && wt == 5) score = r.fixed32_float();
+    else if (field == 3 && wt == 0) type = static_cast<int32_t>(r.varint());
+    else r.skip(wt);
+  }
+  SLMKIT_CHECK(type >= 1 && type <= 6, path, ": piece ", m.pieces.size(), " has unknown type ", type);
+  m.pieces.push_back(std::move(piece));
+  m.scores.push_back(score);
+  m.types.push_back(static_cast<SpmModel::PieceType>(type));
+}
+
+void parse_trainer_spec(std::string_view msg, SpmModel& m, const std::string& path) {
+  WireReader r(msg.data(), msg.size(), path);
+  while (!r.done()) {
+    const uint64_t key = r.varint();
+    const uint32_t field = static_cast<uint32_t>(key >> 3), wt = static_cast<uint32_t>(key & 7);
+    if (wt != 0) {
+      r.skip(wt);
+      continue;
+    }
+    const int64_t v = static_cast<int64_t>(r.varint());
+    switch (field) {
+      case 3: m.algorithm = static_cast<SpmModel::Algorithm>(v); break;
+      case 35: m.byte_fallback = v != 0; break;
+      case 40: m.unk_id = static_cast<int32_t>(v); break;
+      case 41: m.bos_id = static_cast<int32_t>(v); break;
+      case 42: m.eos_id = static_cast<int32_t>(v); break;
+      case 43: m.pad_id = static_cast<int32_t>(v); break;
+      default: break;
+    }
+  }
+}
+
+void parse_normalizer_spec(std::string_view msg, SpmModel& m, const std::string& path) {
+  WireReader r(msg.data(), msg.size(), path);
+  while (!r.done()) {
+    const uint64_t key = r.varint();
+    const uint32_t field = static_cast<uint32_t>(key >> 3), wt = static_cast<uint32_t>(key & 7);
+    if (field == 1 && wt == 2) m.normalizer_name = std::string(r.bytes());
+    else if (field == 2 && wt == 2) m.has_precompiled_charsmap = !r.bytes().empty();
+    else if (field == 3 && wt == 0) m.add_dummy_prefix = r.varint() != 0;
+    else if (field == 4 && wt == 0) m.remove_extra_whitespaces = r.varint() != 0;
+    else if (field == 5 && wt == 0) m.escape_whitespaces = r.varint() != 0;
+    else r.skip(wt);
+  }
+}
+
+}  // namespace
+
+SpmModel parse_spm_model(const std::string& bytes, const std::string& path) {
+  SpmModel m;
+  WireReader r(bytes.data(), bytes.size(), path);
+  while (!r.done()) {
+    const uint64_t key = r.varint();
+    const uint32_t field = static_cast<uint32_t>(key >> 3), wt = static_cast<uint32_t>(key & 7);
+    if (field == 1 && wt == 2) parse_piece(r.bytes(), m, path);
+    else if (field == 2 && wt == 2) parse_trainer_spec(r.bytes(), m, path);
+    else if (field == 3 && wt == 2) parse_normalizer_spec(r.bytes(), m, path);
+    else r.skip(wt);
+  }
+  const int32_t n = static_cast<int32_t>(m.pieces.size());
+  SLMKIT_CHECK(n > 0, path, ": SentencePiece model has no pieces (not a tokenizer.model file?)");
+  for (int32_t id : {m.unk_id, m.bos_id, m.eos_id})
+    SLMKIT_CHECK(id < n, path, ": special token id ", id, " is outside the vocabulary of ", n, " pieces");
+  return m;
+}
+
+}  // namespace slmkit
