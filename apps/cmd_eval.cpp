@@ -27,7 +27,8 @@ int run_eval(const std::vector<std::string>& args) {
       ("seq-len", po::value<int64_t>(&seq_len), "window length in tokens (default: gptq min(2048, max positions), "
        "llamacpp min(512, max positions))")
       ("ctx,c", po::value<int64_t>(&seq_len), "same as --seq-len (llama.cpp's name)")
-      ("batch", po::value<int64_t>(&batch)->default_value(0), "windows per forward call (0 = about 2048 tokens)")
+      ("batch", po::value<int64_t>(&batch)->default_value(1),
+       "windows per forward call (1 is fastest on CPU: the score matrices stay in cache)")
       ("max-windows", po::value<int64_t>(&max_windows)->default_value(0), "evaluate only the first N windows")
       ("json", po::value<std::string>(&json_path), "also write all results as JSON to this path")
       ("quiet,q", po::bool_switch(&quiet), "no progress lines");
@@ -43,14 +44,15 @@ int run_eval(const std::vector<std::string>& args) {
   cfg.protocol = parse_protocol(protocol_str);
   cfg.context = seq_len;
   cfg.max_windows = max_windows;
-  SLMKIT_CHECK(seq_len >= 0 && batch >= 0 && max_windows >= 0, "--seq-len, --batch and --max-windows must be >= 0");
+  SLMKIT_CHECK(seq_len >= 0 && max_windows >= 0, "--seq-len and --max-windows must be >= 0");
 
   const std::string text = read_text_file(text_path);
   auto model = load_model_for_cli(model_path, common);
   auto tokenizer = load_tokenizer_for_cli(model_path, common);
   const std::vector<int32_t> tokens = tokenize_for_perplexity(text, *tokenizer, cfg.protocol);
   const int64_t context = cfg.context > 0 ? cfg.context : default_context(*model, cfg.protocol);
-  cfg.batch_windows = batch > 0 ? batch : std::max<int64_t>(1, 2048 / context);
+  SLMKIT_CHECK(batch >= 1, "--batch must be at least 1");
+  cfg.batch_windows = batch;
 
   if (!quiet)
     std::fprintf(stderr, "model %s: %s, %s parameters, %s | text %s: %s tokens (%s) | protocol %s, context %lld, %d threads\n",

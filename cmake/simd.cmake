@@ -29,3 +29,5 @@ if(SLMKIT_NATIVE)
 endif()
 message(STATUS "slmkit SIMD level: ${SLMKIT_SIMD_LEVEL} (flags: ${SLMKIT_SIMD_FLAGS})")
 add_compile_definitions(SLMKIT_SIMD_LEVEL="${SLMKIT_SIMD_LEVEL}")
+# Every target uses the same flags: precompiled headers must match exactly.
+add_compile_options(${SLMKIT_SIMD_FLAGS})

@@ -87,7 +87,8 @@ PerplexityStats evaluate_perplexity(const Model& model, const std::vector<int32_
     const at::Tensor targets = input.narrow(1, first + 1, st.context - first - 1);
     if (llamacpp) input.select(1, 0).fill_(bos_id);
     const at::Tensor logits = forward(model, input).narrow(1, first, st.context - first - 1);
-    const at::Tensor nll = -at::log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1);
+    // NLL = logsumexp(logits) - logit[target]: one pass over the vocabulary, no log-softmax copy.
+    const at::Tensor nll = at::logsumexp(logits, -1) - logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1);
     const at::Tensor nll64 = nll.to(at::kDouble);
     sum_nll += nll64.sum().item<double>();
     sum_nll2 += nll64.pow(2).sum().item<double>();

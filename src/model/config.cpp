@@ -37,13 +37,14 @@ bool optional_bool(const json& j, const char* key, bool fallback) {
   return j[key].get<bool>();
 }
 
-std::vector<int32_t> token_ids(const json& j, const char* key) {
+std::vector<int32_t> token_ids(const json& j, const char* key, const std::string& path) {
   std::vector<int32_t> ids;
   if (!j.contains(key) || j[key].is_null()) return ids;
-  if (j[key].is_array()) {
-    for (const auto& v : j[key]) ids.push_back(v.get<int32_t>());
-  } else {
-    ids.push_back(j[key].get<int32_t>());
+  const json list = j[key].is_array() ? j[key] : json::array({j[key]});
+  for (const auto& v : list) {
+    SLMKIT_CHECK(v.is_number_integer(), path, ": key \"", key,
+                 "\" must be a token id or a list of token ids, found ", j[key].dump());
+    ids.push_back(v.get<int32_t>());
   }
   return ids;
 }
@@ -194,16 +195,17 @@ ModelConfig parse_hf_config(const json& j, const std::string& path) {
                    ") is not divisible by num_attention_heads (", l0.num_heads, ")");
   } else if (type == "gpt2") {
     c = parse_gpt2(j, path);
-    SLMKIT_CHECK(c.hidden_size % c.layers.at(0).num_heads == 0, path, ": n_embd (", c.hidden_size,
-                 ") is not divisible by n_head (", c.layers.at(0).num_heads, ")");
+    // With no layers there is nothing to check here; validate_config says so.
+    SLMKIT_CHECK(c.layers.empty() || c.hidden_size % c.layers[0].num_heads == 0, path, ": n_embd (", c.hidden_size,
+                 ") is not divisible by n_head (", c.layers.empty() ? 0 : c.layers[0].num_heads, ")");
   } else {
     std::string list;
     for (const auto& t : supported_model_types()) list += (list.empty() ? "" : ", ") + t;
     throw Error(cat(path, ": model_type \"", type, "\" is not supported. Supported: ", list, "."));
   }
-  const auto bos = token_ids(j, "bos_token_id");
+  const auto bos = token_ids(j, "bos_token_id", path);
   c.bos_token_id = bos.empty() ? -1 : bos[0];
-  c.eos_token_ids = token_ids(j, "eos_token_id");
+  c.eos_token_ids = token_ids(j, "eos_token_id", path);
   validate_config(c, path);
   return c;
 }
@@ -244,6 +246,8 @@ json to_hf_config(const ModelConfig& c) {
     if (c.model_type != "qwen2") j["attention_bias"] = c.qkv_bias;
     j["mlp_bias"] = c.mlp_bias;
     if (c.sliding_window > 0) j["sliding_window"] = c.sliding_window;
+    // Qwen2 ignores sliding_window unless use_sliding_window is set.
+    if (c.sliding_window > 0 && c.model_type == "qwen2") j["use_sliding_window"] = true;
     if (!c.rope_scaling.type.empty()) {
       j["rope_scaling"] = {{"rope_type", c.rope_scaling.type},
                            {"factor", c.rope_scaling.factor},

@@ -74,16 +74,17 @@ at::Tensor attention(const Model& m, int64_t layer, const at::Tensor& x, int64_t
   }
   const int64_t S = k.size(2);
   // Grouped-query attention without repeating K/V: the `group` query heads that
-  // share one KV head are stacked along the query axis of that head.
-  const at::Tensor qg = q.reshape({B, nkv, group * T, hd});
-  at::Tensor scores = at::matmul(qg, k.transpose(-1, -2)).mul_(1.0 / std::sqrt(static_cast<double>(hd)));
-  scores = scores.view({B, nkv, group, T, S});
-  const at::ScalarType softmax_dtype = at::kFloat;
-  at::Tensor probs = (scores.to(softmax_dtype) + attention_mask(T, S, pos0, c.sliding_window, softmax_dtype))
-                         .softmax(-1)
-                         .to(x.scalar_type())
-                         .view({B, nkv, group * T, S});
-  const at::Tensor out = at::matmul(probs, v).view({B, nh, T, hd}).transpose(1, 2).reshape({B, T, nh * hd});
+  // share one KV head are stacked along the query axis of that head, so one
+  // batched product per KV head serves them all. Scale and mask are fused into
+  // that product (baddbmm) to save passes over the [group·T, S] score matrix.
+  const at::Tensor qg = q.reshape({B * nkv, group * T, hd});
+  const at::Tensor kt = k.reshape({B * nkv, S, hd}).transpose(1, 2);
+  const at::Tensor mask = attention_mask(T, S, pos0, c.sliding_window, x.scalar_type()).repeat({group, 1});
+  const at::Tensor scores = at::baddbmm(mask.unsqueeze(0), qg, kt, /*beta=*/1.0,
+                                        /*alpha=*/1.0 / std::sqrt(static_cast<double>(hd)));
+  const at::Tensor probs = scores.softmax(-1, at::kFloat).to(x.scalar_type());
+  const at::Tensor out =
+      at::bmm(probs, v.reshape({B * nkv, S, hd})).view({B, nh, T, hd}).transpose(1, 2).reshape({B, T, nh * hd});
   return m.linear(p + "o_proj").forward(out);
 }
 

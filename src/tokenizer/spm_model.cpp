@@ -1,6 +1,7 @@
 #include "tokenizer/spm_model.h"
 
 #include <cstring>
+#include <utility>
 
 #include "core/error.h"
 
@@ -75,26 +76,72 @@ void parse_piece(std::string_view msg, SpmModel& m, const std::string& path) {
   m.types.push_back(static_cast<SpmModel::PieceType>(type));
 }
 
-void parse_trainer_spec(std::string_view msg, SpmModel& m, const std::string& path) {
+// Trainer-spec fields that only serve to find or check the special tokens.
+struct SpecialTokens {
+  int64_t unk_id = 0, bos_id = 1, eos_id = 2, pad_id = -1;  // protobuf defaults
+  std::string bos_piece = "<s>", eos_piece = "</s>", pad_piece = "<pad>";
+};
+
+void parse_trainer_spec(std::string_view msg, SpmModel& m, SpecialTokens& special, const std::string& path) {
   WireReader r(msg.data(), msg.size(), path);
   while (!r.done()) {
     const uint64_t key = r.varint();
     const uint32_t field = static_cast<uint32_t>(key >> 3), wt = static_cast<uint32_t>(key & 7);
+    if (wt == 2 && field >= 44 && field <= 48) {
+      std::string text(r.bytes());
+      if (field == 44) m.unk_surface = std::move(text);
+      else if (field == 46) special.bos_piece = std::move(text);
+      else if (field == 47) special.eos_piece = std::move(text);
+      else if (field == 48) special.pad_piece = std::move(text);
+      continue;  // 45: unk_piece; <unk> is found by its type
+    }
     if (wt != 0) {
       r.skip(wt);
       continue;
     }
+    // int32 fields: negative values arrive as 64-bit two's complement.
     const int64_t v = static_cast<int64_t>(r.varint());
     switch (field) {
       case 3: m.algorithm = static_cast<SpmModel::Algorithm>(v); break;
+      case 24: m.treat_whitespace_as_suffix = v != 0; break;
       case 35: m.byte_fallback = v != 0; break;
-      case 40: m.unk_id = static_cast<int32_t>(v); break;
-      case 41: m.bos_id = static_cast<int32_t>(v); break;
-      case 42: m.eos_id = static_cast<int32_t>(v); break;
-      case 43: m.pad_id = static_cast<int32_t>(v); break;
+      case 40: special.unk_id = v; break;
+      case 41: special.bos_id = v; break;
+      case 42: special.eos_id = v; break;
+      case 43: special.pad_id = v; break;
       default: break;
     }
   }
+}
+
+// The id of the CONTROL piece named `name`, -1 if there is none.
+int32_t control_piece(const SpmModel& m, const std::string& name) {
+  for (size_t id = 0; id < m.pieces.size(); ++id)
+    if (m.pieces[id] == name && m.types[id] == SpmModel::PieceType::kControl) return static_cast<int32_t>(id);
+  return -1;
+}
+
+void resolve_special_tokens(SpmModel& m, const SpecialTokens& special, const std::string& path) {
+  const int64_t n = static_cast<int64_t>(m.pieces.size());
+  // libsentencepiece ignores these ids, but a file that declares ids outside
+  // its own vocabulary is corrupt or not what it claims to be.
+  SLMKIT_CHECK(special.unk_id >= 0 && special.unk_id < n, path, ": unk_id ", special.unk_id,
+               " is outside the vocabulary of ", n, " pieces");
+  const std::pair<const char*, int64_t> optional_ids[] = {
+      {"bos_id", special.bos_id}, {"eos_id", special.eos_id}, {"pad_id", special.pad_id}};
+  for (const auto& [name, id] : optional_ids)
+    SLMKIT_CHECK(id >= -1 && id < n, path, ": ", name, " ", id, " is outside the vocabulary of ", n,
+                 " pieces (-1 means none)");
+  for (int32_t id = 0; id < static_cast<int32_t>(n); ++id) {
+    if (m.types[static_cast<size_t>(id)] != SpmModel::PieceType::kUnknown) continue;
+    SLMKIT_CHECK(m.unk_id < 0, path, ": pieces ", m.unk_id, " and ", id,
+                 " are both of type UNKNOWN; a SentencePiece model has one <unk>");
+    m.unk_id = id;
+  }
+  SLMKIT_CHECK(m.unk_id >= 0, path, ": no piece has type UNKNOWN; a SentencePiece model needs an <unk>");
+  m.bos_id = control_piece(m, special.bos_piece);
+  m.eos_id = control_piece(m, special.eos_piece);
+  m.pad_id = control_piece(m, special.pad_piece);
 }
 
 void parse_normalizer_spec(std::string_view msg, SpmModel& m, const std::string& path) {
@@ -114,20 +161,21 @@ void parse_normalizer_spec(std::string_view msg, SpmModel& m, const std::string&
 }  // namespace
 
 SpmModel parse_spm_model(const std::string& bytes, const std::string& path) {
+  SLMKIT_CHECK(!bytes.empty(), path, ": file is empty; expected a SentencePiece tokenizer.model");
   SpmModel m;
+  SpecialTokens special;
   WireReader r(bytes.data(), bytes.size(), path);
   while (!r.done()) {
     const uint64_t key = r.varint();
     const uint32_t field = static_cast<uint32_t>(key >> 3), wt = static_cast<uint32_t>(key & 7);
     if (field == 1 && wt == 2) parse_piece(r.bytes(), m, path);
-    else if (field == 2 && wt == 2) parse_trainer_spec(r.bytes(), m, path);
+    else if (field == 2 && wt == 2) parse_trainer_spec(r.bytes(), m, special, path);
     else if (field == 3 && wt == 2) parse_normalizer_spec(r.bytes(), m, path);
     else r.skip(wt);
   }
   const int32_t n = static_cast<int32_t>(m.pieces.size());
   SLMKIT_CHECK(n > 0, path, ": SentencePiece model has no pieces (not a tokenizer.model file?)");
-  for (int32_t id : {m.unk_id, m.bos_id, m.eos_id})
-    SLMKIT_CHECK(id < n, path, ": special token id ", id, " is outside the vocabulary of ", n, " pieces");
+  resolve_special_tokens(m, special, path);
   return m;
 }
 

@@ -21,7 +21,16 @@ struct SpmModel {
 
   Algorithm algorithm = Algorithm::kUnigram;  // protobuf defaults
   bool byte_fallback = false;
-  int32_t unk_id = 0, bos_id = 1, eos_id = 2, pad_id = -1;
+  // Special tokens found as libsentencepiece finds them: <unk> is the one piece
+  // of type UNKNOWN; BOS/EOS/PAD are the CONTROL pieces the trainer spec names
+  // ("<s>", "</s>", "<pad>" by default), -1 when there is none. The numeric ids
+  // the trainer spec also declares are only checked, never used.
+  int32_t unk_id = -1, bos_id = -1, eos_id = -1, pad_id = -1;
+  // What <unk> decodes to. Taken from the file, not assumed: llama2.c's
+  // training script stored it shell-escaped (" \342\201\207 ") and
+  // libsentencepiece prints exactly that.
+  std::string unk_surface = " \xE2\x81\x87 ";  // " ⁇ "
+  bool treat_whitespace_as_suffix = false;
   std::string normalizer_name;
   bool has_precompiled_charsmap = false;
   bool add_dummy_prefix = true;
@@ -30,7 +39,9 @@ struct SpmModel {
 };
 
 // Parses the protobuf bytes; `path` names the file in errors. Throws Error on
-// malformed input (bad varints, lengths past the end, ids out of range).
+// malformed input (empty file, bad varints, lengths past the end, unknown piece
+// types, declared special ids outside the vocabulary, no or two <unk> pieces). Later copies of a field override earlier
+// ones, as protobuf merges them.
 SpmModel parse_spm_model(const std::string& bytes, const std::string& path);
 
 }  // namespace slmkit

@@ -25,7 +25,7 @@ class Tokenizer {
   // Whether the model family expects a BOS at the start of a text (Llama-2
   // SentencePiece: yes; GPT-2: no; Llama-3: yes via its post-processor).
   virtual bool add_bos_by_default() const = 0;
-  // Short description for logs: "sentencepiece (32000 pieces)".
+  // Short description for logs: "sentencepiece bpe, 32000 pieces".
   virtual std::string describe() const = 0;
 };
 

@@ -9,9 +9,9 @@
 
 #include "core/error.h"
 #include "io/mapped_file.h"
+#include "sentencepiece_oracle.h"
 #include "test_util.h"
 #include "tokenizer/llama2c_tokenizer.h"
-#include "tokenizer/sentencepiece_tokenizer.h"
 
 namespace slmkit {
 namespace {
@@ -27,7 +27,7 @@ size_t first_difference(const std::vector<int32_t>& a, const std::vector<int32_t
 
 void expect_same_as_sentencepiece(const std::string& text, const std::string& name) {
   const Llama2cTokenizer llama2c(test::data_path(kTok512));
-  const SentencePieceTokenizer spm(test::data_path(kSpm512));
+  const test::SentencePieceOracle spm(test::data_path(kSpm512));
   const std::vector<int32_t> ours = llama2c.encode(text, true);
   const std::vector<int32_t> reference = spm.encode(text, true);
   const size_t diff = first_difference(ours, reference);

@@ -12,9 +12,10 @@
 #include <gtest/gtest.h>
 
 #include "io/mapped_file.h"
+#include "sentencepiece_oracle.h"
 #include "test_util.h"
 #include "tokenizer/bpe_tokenizer.h"
-#include "tokenizer/sentencepiece_tokenizer.h"
+#include "tokenizer/spm_tokenizer.h"
 
 namespace slmkit {
 namespace {
@@ -94,12 +95,23 @@ std::vector<size_t> round_trip_failures(const Tokenizer& tokenizer,
   return failures;
 }
 
-TEST(LlamaCppVectors, SentencePieceLlamaMatchesAll) {
+// Ours (SpmTokenizer) and libsentencepiece (the oracle) on the same vectors:
+// if the oracle ever disagreed with the vectors, the two failures would tell
+// a vector problem apart from a bug of ours.
+TEST(LlamaCppVectors, SpmTokenizerLlamaMatchesAll) {
   const std::vector<Vector> vectors = read_vectors("ggml-vocab-llama-spm.gguf");
   ASSERT_EQ(vectors.size(), 46u);
-  const SentencePieceTokenizer tokenizer(test::data_path("tokenizers/llama2/tokenizer.model"));
+  const SpmTokenizer tokenizer(test::data_path("tokenizers/llama2/tokenizer.model"));
   EXPECT_EQ(count_matches(tokenizer, vectors), static_cast<int>(vectors.size()));
   EXPECT_TRUE(round_trip_failures(tokenizer, vectors).empty());
+}
+
+TEST(LlamaCppVectors, SentencePieceOracleLlamaMatchesAll) {
+  const std::vector<Vector> vectors = read_vectors("ggml-vocab-llama-spm.gguf");
+  ASSERT_EQ(vectors.size(), 46u);
+  const test::SentencePieceOracle oracle(test::data_path("tokenizers/llama2/tokenizer.model"));
+  EXPECT_EQ(count_matches(oracle, vectors), static_cast<int>(vectors.size()));
+  EXPECT_TRUE(round_trip_failures(oracle, vectors).empty());
 }
 
 TEST(LlamaCppVectors, Gpt2MatchesAll) {

@@ -1,5 +1,4 @@
-// load_tokenizer(): format detection for directories and files, its errors,
-// and the SentencePiece wrapper.
+// load_tokenizer(): format detection for directories and files, and its errors.
 #include <string>
 #include <vector>
 
@@ -7,8 +6,8 @@
 
 #include "core/error.h"
 #include "io/mapped_file.h"
+#include "sentencepiece_oracle.h"
 #include "test_util.h"
-#include "tokenizer/sentencepiece_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer_test_util.h"
 
@@ -40,7 +39,7 @@ TEST(LoadTokenizer, DirectoriesAndFilesByFormat) {
   EXPECT_EQ(stories->vocab_size(), 512);
   const std::string text = "Once upon a time, Lily saw a big dog.\n\"Hi!\" she said.";
   EXPECT_EQ(stories->encode(text, true),
-            SentencePieceTokenizer(test::data_path("models/stories260k/tokenizer.model"))
+            test::SentencePieceOracle(test::data_path("models/stories260k/tokenizer.model"))
                 .encode(text, true));
   EXPECT_TRUE(starts_with(load_tokenizer(test::data_path("tokenizers/gpt2"))->describe(),
                           "byte-level BPE (50257 tokens"));
@@ -100,21 +99,6 @@ TEST(LoadTokenizer, MissingOrUnknownGivesSpecificErrors) {
   const std::string garbage = empty + "/tokenizer.model";
   test::write_file(garbage, "this is not a protobuf");
   EXPECT_TRUE(starts_with(error_of(garbage), garbage + ": ")) << error_of(garbage);
-}
-
-TEST(SentencePieceTokenizer, Llama2Conventions) {
-  EXPECT_THROW(SentencePieceTokenizer(test::data_path("text/tinyshakespeare/input.txt")), Error);
-  const SentencePieceTokenizer tokenizer(test::data_path("tokenizers/llama2/tokenizer.model"));
-  EXPECT_EQ(tokenizer.vocab_size(), 32000);
-  EXPECT_EQ(tokenizer.bos_id(), 1);
-  EXPECT_EQ(tokenizer.eos_id(), 2);
-  EXPECT_EQ(tokenizer.unk_id(), 0);
-  EXPECT_TRUE(tokenizer.add_bos_by_default());
-  EXPECT_EQ(tokenizer.encode("Hello world", true), (std::vector<int32_t>{1, 15043, 3186}));
-  EXPECT_EQ(tokenizer.encode("Hello world", false), (std::vector<int32_t>{15043, 3186}));
-  EXPECT_EQ(tokenizer.decode({1, 15043, 3186, 2}), "Hello world");  // control tokens skipped
-  EXPECT_EQ(tokenizer.describe(), "sentencepiece (32000 pieces)");
-  EXPECT_THROW(tokenizer.decode({32000}), Error);
 }
 
 }  // namespace

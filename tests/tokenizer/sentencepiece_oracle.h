@@ -1,6 +1,8 @@
-// SentencePiece tokenizer.model (Llama-2, TinyLlama, llama2.c's stories
-// models) through libsentencepiece. BOS/EOS/UNK come from the model; BOS is
-// added by default (Llama convention: HF's add_bos_token).
+// libsentencepiece behind slmkit's Tokenizer interface, for the tests only: it
+// is the reference our own SpmTokenizer must match. The library itself may not
+// link libsentencepiece: Debian's build embeds protobuf-lite and exports its
+// symbols, which interpose LibTorch's libprotobuf and crash any process that
+// loads both. test_tokenizer is LibTorch-free, so the oracle is safe there.
 #pragma once
 
 #include <memory>
@@ -12,17 +14,16 @@ namespace sentencepiece {
 class SentencePieceProcessor;
 }
 
-namespace slmkit {
+namespace slmkit::test {
 
-class SentencePieceTokenizer : public Tokenizer {
+class SentencePieceOracle : public Tokenizer {
  public:
   // Loads `path`; throws Error naming it when it is not a SentencePiece model.
-  explicit SentencePieceTokenizer(const std::string& path);
-  ~SentencePieceTokenizer() override;
+  explicit SentencePieceOracle(const std::string& path);
+  ~SentencePieceOracle() override;
 
   std::vector<int32_t> encode(std::string_view text, bool add_bos) const override;
-  // Control tokens (BOS/EOS) decode to nothing; the dummy-prefix space of the
-  // first piece is dropped, as SentencePiece does.
+  // Ids outside the vocabulary throw Error (libsentencepiece would fail too).
   std::string decode(const std::vector<int32_t>& ids) const override;
   int32_t vocab_size() const override { return vocab_size_; }
   int32_t bos_id() const override;
@@ -37,4 +38,4 @@ class SentencePieceTokenizer : public Tokenizer {
   int32_t vocab_size_ = 0;
 };
 
-}  // namespace slmkit
+}  // namespace slmkit::test

@@ -1,12 +1,12 @@
-#include "tokenizer/sentencepiece_tokenizer.h"
+#include "sentencepiece_oracle.h"
 
 #include <sentencepiece_processor.h>
 
 #include "core/error.h"
 
-namespace slmkit {
+namespace slmkit::test {
 
-SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path)
+SentencePieceOracle::SentencePieceOracle(const std::string& path)
     : path_(path), processor_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
   const sentencepiece::util::Status status = processor_->Load(path);
   SLMKIT_CHECK(status.ok(), path, ": cannot load SentencePiece model: ", status.ToString());
@@ -14,13 +14,13 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path)
   SLMKIT_CHECK(vocab_size_ > 0, path, ": SentencePiece model has no pieces");
 }
 
-SentencePieceTokenizer::~SentencePieceTokenizer() = default;
+SentencePieceOracle::~SentencePieceOracle() = default;
 
-int32_t SentencePieceTokenizer::bos_id() const { return processor_->bos_id(); }
-int32_t SentencePieceTokenizer::eos_id() const { return processor_->eos_id(); }
-int32_t SentencePieceTokenizer::unk_id() const { return processor_->unk_id(); }
+int32_t SentencePieceOracle::bos_id() const { return processor_->bos_id(); }
+int32_t SentencePieceOracle::eos_id() const { return processor_->eos_id(); }
+int32_t SentencePieceOracle::unk_id() const { return processor_->unk_id(); }
 
-std::vector<int32_t> SentencePieceTokenizer::encode(std::string_view text, bool add_bos) const {
+std::vector<int32_t> SentencePieceOracle::encode(std::string_view text, bool add_bos) const {
   std::vector<int> pieces;
   const sentencepiece::util::Status status = processor_->Encode(text, &pieces);
   SLMKIT_CHECK(status.ok(), path_, ": SentencePiece cannot encode the text: ", status.ToString());
@@ -31,7 +31,7 @@ std::vector<int32_t> SentencePieceTokenizer::encode(std::string_view text, bool 
   return ids;
 }
 
-std::string SentencePieceTokenizer::decode(const std::vector<int32_t>& ids) const {
+std::string SentencePieceOracle::decode(const std::vector<int32_t>& ids) const {
   std::vector<int> pieces;
   pieces.reserve(ids.size());
   for (const int32_t id : ids) {
@@ -45,8 +45,8 @@ std::string SentencePieceTokenizer::decode(const std::vector<int32_t>& ids) cons
   return text;
 }
 
-std::string SentencePieceTokenizer::describe() const {
-  return cat("sentencepiece (", vocab_size_, " pieces)");
+std::string SentencePieceOracle::describe() const {
+  return cat("libsentencepiece oracle (", vocab_size_, " pieces)");
 }
 
-}  // namespace slmkit
+}  // namespace slmkit::test
