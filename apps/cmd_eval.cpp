@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "core/error.h"
+#include "eval/kl_divergence.h"
 #include "eval/perplexity.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
@@ -16,7 +17,7 @@ namespace slmkit::cli {
 
 int run_eval(const std::vector<std::string>& args) {
   CommonOptions common;
-  std::string model_path, text_path, protocol_str, json_path;
+  std::string model_path, text_path, protocol_str, json_path, kl_base;
   int64_t seq_len = 0, batch = 0, max_windows = 0;
   bool quiet = false;
   po::options_description desc("eval options");
@@ -31,6 +32,8 @@ int run_eval(const std::vector<std::string>& args) {
        "windows per forward call (1 is fastest on CPU: the score matrices stay in cache)")
       ("max-windows", po::value<int64_t>(&max_windows)->default_value(0), "evaluate only the first N windows")
       ("json", po::value<std::string>(&json_path), "also write all results as JSON to this path")
+      ("kl-base", po::value<std::string>(&kl_base),
+       "also report KL(base || model) and top-1 agreement against this base model on the same windows")
       ("quiet,q", po::bool_switch(&quiet), "no progress lines");
   add_common_options(desc, common);
   po::variables_map vm;
@@ -68,6 +71,17 @@ int run_eval(const std::vector<std::string>& args) {
               st.perplexity, st.perplexity_stderr, protocol_name(cfg.protocol), static_cast<long long>(st.context),
               static_cast<long long>(st.windows), with_commas(st.tokens_scored).c_str(),
               with_commas(st.tokens_total).c_str(), st.seconds);
+  KlStats kl;
+  if (!kl_base.empty()) {
+    auto base = load_model_for_cli(kl_base, common);
+    Progress kl_progress("kl", st.windows, "windows", !quiet);
+    kl = kl_divergence(*base, *model, tokens, tokenizer->bos_id(), cfg,
+                       [&](int64_t done, int64_t) { kl_progress.update(done); });
+    kl_progress.finish();
+    std::printf("KL(base || model) mean %.6f  p99 %.6f  max %.4f  top-1 agreement %.2f%%  (%s tokens vs %s)\n",
+                kl.mean_kl, kl.p99_kl, kl.max_kl, 100.0 * kl.top1_agreement, with_commas(kl.tokens).c_str(),
+                kl_base.c_str());
+  }
   if (!json_path.empty()) {
     nlohmann::json j = {{"model", model_path},
                         {"text", text_path},
@@ -84,6 +98,9 @@ int run_eval(const std::vector<std::string>& args) {
                         {"dtype", common.dtype},
                         {"parameters", model->parameter_count()},
                         {"tokenizer", tokenizer->describe()}};
+    if (!kl_base.empty())
+      j["kl"] = {{"base", kl_base}, {"mean", kl.mean_kl}, {"p99", kl.p99_kl}, {"max", kl.max_kl},
+                 {"top1_agreement", kl.top1_agreement}, {"tokens", kl.tokens}};
     write_file_atomic(json_path, j.dump(2) + "\n");
   }
   return 0;

@@ -15,6 +15,7 @@ const slmkit::cli::Command kCommands[] = {
     {"eval", "perplexity of a model on a text (GPTQ or llama.cpp protocol)", slmkit::cli::run_eval},
     {"inspect", "architecture, parameter count, dtypes and tensors of a checkpoint", slmkit::cli::run_inspect},
     {"generate", "generate text from a prompt (greedy or sampled)", slmkit::cli::run_generate},
+    {"quantize", "weight-only quantization (RTN, GPTQ) to 2-8 bits, saved in GPTQ format", slmkit::cli::run_quantize},
 };
 
 void print_usage(std::FILE* out) {

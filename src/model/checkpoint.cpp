@@ -9,6 +9,7 @@
 #include "io/llama2c_checkpoint.h"
 #include "io/safetensors.h"
 #include "io/torch_checkpoint.h"
+#include "model/gptq_checkpoint.h"
 #include "model/tensor_adapter.h"
 
 namespace slmkit {
@@ -27,25 +28,32 @@ at::Tensor load_param(const TensorView& v, const std::string& name, at::ScalarTy
 }
 
 void load_llama_family(Model& m, const TensorSet& set, const std::string& source) {
-  static const std::regex linear_re(R"((model\.layers\.\d+\.(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)|lm_head)\.(weight|bias))");
+  static const std::regex linear_re(
+      R"((model\.layers\.\d+\.(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)|lm_head)\.(weight|bias|qweight|qzeros|scales|g_idx))");
   static const std::regex norm_re(R"(model\.layers\.\d+\.(input|post_attention)_layernorm\.weight)");
   std::map<std::string, at::Tensor> biases;
+  std::map<std::string, std::map<std::string, TensorView>> gptq_parts;  // linear → suffix → tensor
   for (const auto& [name, view] : set.tensors) {
     if (ends_with(name, "rotary_emb.inv_freq")) continue;  // old checkpoints store the RoPE table
     std::smatch mt;
     if (std::regex_match(name, mt, linear_re)) {
-      const std::string base = mt[1];
+      const std::string base = mt[1], kind = mt[4];
+      if (is_gptq_part(kind)) {
+        gptq_parts[base][kind] = view;
+        continue;
+      }
       at::Tensor t = load_param(view, name, m.dtype);
-      if (mt[4] == "weight") m.linears[base].weights = DenseWeights{t};
+      if (kind == "weight") m.linears[base].weights = DenseWeights{t};
       else biases[base] = t;
     } else if (name == "model.embed_tokens.weight" || name == "model.norm.weight" ||
                std::regex_match(name, norm_re)) {
       m.tensors[name] = load_param(view, name, m.dtype);
     } else {
       throw Error(cat(source, ": unexpected tensor \"", name, "\" for model_type ", m.config.model_type,
-                      " (a different architecture, or a quantized checkpoint this build cannot read yet)"));
+                      " (a different architecture, or a quantized format this build cannot read)"));
     }
   }
+  load_gptq_linears(m, gptq_parts, source);
   for (auto& [base, b] : biases) {
     auto it = m.linears.find(base);
     SLMKIT_CHECK(it != m.linears.end(), source, ": bias ", base, ".bias has no matching weight");
@@ -58,6 +66,8 @@ void load_gpt2(Model& m, const TensorSet& set, const std::string& source) {
   static const std::regex block_re(R"(h\.(\d+)\.(ln_1|ln_2|attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.(weight|bias))");
   static const std::regex mask_re(R"(h\.\d+\.attn\.(masked_)?bias)");
   const int64_t h = m.config.hidden_size;
+  SLMKIT_CHECK(!m.config.quantization.enabled(), source, ": GPTQ-quantized GPT-2 checkpoints are not supported ",
+               "(this build reads GPTQ for llama, mistral and qwen2)");
   for (const auto& [full, view] : set.tensors) {
     const std::string name = full.rfind("transformer.", 0) == 0 ? full.substr(12) : full;
     std::smatch mt;
@@ -120,9 +130,9 @@ Model model_from_hf_tensors(const ModelConfig& config, const TensorSet& tensors,
     SLMKIT_CHECK(m.linears.count("lm_head"), source,
                  ": missing lm_head.weight and tie_word_embeddings is false in config.json");
   }
-  // Linears that got a bias but no weight would have an empty variant weight.
+  // Linears that got a bias but no weight would have an empty weight.
   for (const auto& [name, l] : m.linears)
-    SLMKIT_CHECK(std::get<DenseWeights>(l.weights).weight.defined(), source, ": missing weight ", name, ".weight");
+    SLMKIT_CHECK(l.has_weight(), source, ": missing weight ", name, ".weight");
   m.finalize(source);
   return m;
 }
@@ -193,6 +203,9 @@ std::map<std::string, at::Tensor> hf_state_dict(const Model& m) {
   std::map<std::string, at::Tensor> out;
   const ModelConfig& c = m.config;
   if (c.arch == Arch::kGPT2) {
+    for (const auto& [name, l] : m.linears)
+      SLMKIT_CHECK(l.is_dense(), "linear ", name, " is quantized; GPT-2 checkpoints fuse q/k/v into c_attn and ",
+                   "this build writes quantized linears for llama-family models only");
     out["wte.weight"] = m.tensor("model.embed_tokens.weight");
     out["wpe.weight"] = m.tensor("model.embed_positions.weight");
     out["ln_f.weight"] = m.tensor("model.norm.weight");
@@ -218,24 +231,34 @@ std::map<std::string, at::Tensor> hf_state_dict(const Model& m) {
   }
   for (const auto& [name, t] : m.tensors) out[name] = t;
   for (const auto& [name, l] : m.linears) {
-    if (name == "lm_head" && c.tie_word_embeddings) continue;
-    out[name + ".weight"] = l.dense_weight();
+    if (name == "lm_head" && c.tie_word_embeddings) {
+      SLMKIT_CHECK(l.is_dense(), "lm_head is quantized but tie_word_embeddings is true: a tied head is stored as ",
+                   "the embedding; untie it before saving it quantized");
+      continue;
+    }
+    if (const auto* q = std::get_if<QuantizedWeights>(&l.weights)) add_gptq_tensors(name, *q, out);
+    else out[name + ".weight"] = l.dense_weight();
     if (l.bias.defined()) out[name + ".bias"] = l.bias;
   }
   return out;
 }
 
 void save_model(const Model& model, const std::string& dir, const std::map<std::string, std::string>& metadata) {
+  // quantization_config follows the linears as they are, whatever the pass that
+  // changed them recorded; computed first so a model that cannot be saved writes nothing.
+  ModelConfig config = model.config;
+  config.quantization = describe_quantization(model);
+  nlohmann::json cfg = to_hf_config(config);
+  cfg["torch_dtype"] = model.dtype == at::kBFloat16 ? "bfloat16" : model.dtype == at::kHalf ? "float16" : "float32";
+  std::map<std::string, TensorView> views;
+  for (const auto& [name, t] : hf_state_dict(model)) views[name] = to_view(t);
+
   std::error_code ec;
   fs::create_directories(dir, ec);
   SLMKIT_CHECK(!ec, dir, ": cannot create output directory: ", ec.message());
-  std::map<std::string, TensorView> views;
-  for (const auto& [name, t] : hf_state_dict(model)) views[name] = to_view(t);
   std::map<std::string, std::string> meta = metadata;
   meta.emplace("format", "pt");
   write_safetensors((fs::path(dir) / "model.safetensors").string(), views, meta);
-  nlohmann::json cfg = to_hf_config(model.config);
-  cfg["torch_dtype"] = model.dtype == at::kBFloat16 ? "bfloat16" : model.dtype == at::kHalf ? "float16" : "float32";
   write_file_atomic((fs::path(dir) / "config.json").string(), cfg.dump(2) + "\n");
 }
 

@@ -1,6 +1,7 @@
 #include "model/config.h"
 
 #include <algorithm>
+#include <regex>
 
 #include "core/error.h"
 
@@ -136,7 +137,131 @@ ModelConfig parse_gpt2(const json& j, const std::string& path) {
   return c;
 }
 
+int gptq_bits(const json& v, const std::string& where) {
+  SLMKIT_CHECK(v.is_number_integer(), where, " must be an integer, found ", v.dump());
+  const int64_t bits = v.get<int64_t>();
+  SLMKIT_CHECK(bits == 2 || bits == 3 || bits == 4 || bits == 8, where, " must be 2, 3, 4 or 8 for GPTQ, found ",
+               bits);
+  return static_cast<int>(bits);
+}
+
+int64_t gptq_group_size(const json& v, const std::string& where) {
+  SLMKIT_CHECK(v.is_number_integer(), where, " must be an integer, found ", v.dump());
+  const int64_t g = v.get<int64_t>();
+  SLMKIT_CHECK(g == -1 || g > 0, where, " must be -1 (one group per row) or positive, found ", g);
+  return g;
+}
+
+bool json_bool(const json& v, const std::string& where) {
+  SLMKIT_CHECK(v.is_boolean(), where, " must be true/false, found ", v.dump());
+  return v.get<bool>();
+}
+
+// quantization_config: AutoGPTQ / GPTQModel keys. Keys that only describe how
+// the weights were computed (damp_percent, true_sequential, static_groups,
+// meta, ...) are not needed to read the weights and are ignored.
+QuantizationInfo parse_quantization(const json& q, const std::string& path) {
+  const std::string where = path + ": quantization_config";
+  SLMKIT_CHECK(q.is_object(), where, " must be an object");
+  QuantizationInfo info;
+  SLMKIT_CHECK(q.contains("quant_method") && q["quant_method"].is_string(), where, " has no \"quant_method\"");
+  info.method = q["quant_method"].get<std::string>();
+  SLMKIT_CHECK(info.method == "gptq", where, ".quant_method \"", info.method,
+               "\" is not supported (supported: gptq)");
+  std::string format = "gptq";
+  if (q.contains("checkpoint_format") && !q["checkpoint_format"].is_null()) {
+    SLMKIT_CHECK(q["checkpoint_format"].is_string(), where, ".checkpoint_format must be a string, found ",
+                 q["checkpoint_format"].dump());
+    format = q["checkpoint_format"].get<std::string>();
+  }
+  SLMKIT_CHECK(format == "gptq", where, ".checkpoint_format \"", format,
+               "\" is not supported (supported: gptq, the AutoGPTQ v1 layout)");
+  if (q.contains("pack_dtype") && !q["pack_dtype"].is_null())
+    SLMKIT_CHECK(q["pack_dtype"] == "int32", where, ".pack_dtype must be \"int32\", found ", q["pack_dtype"].dump());
+  SLMKIT_CHECK(q.contains("bits"), where, " has no \"bits\"");
+  info.bits = gptq_bits(q["bits"], where + ".bits");
+  SLMKIT_CHECK(q.contains("group_size"), where, " has no \"group_size\"");
+  info.group_size = gptq_group_size(q["group_size"], where + ".group_size");
+  if (q.contains("sym") && !q["sym"].is_null()) info.sym = json_bool(q["sym"], where + ".sym");
+  if (q.contains("desc_act") && !q["desc_act"].is_null()) info.desc_act = json_bool(q["desc_act"], where + ".desc_act");
+  if (q.contains("lm_head") && !q["lm_head"].is_null()) info.lm_head = json_bool(q["lm_head"], where + ".lm_head");
+  if (q.contains("dynamic") && !q["dynamic"].is_null()) {
+    SLMKIT_CHECK(q["dynamic"].is_object(), where, ".dynamic must be an object of \"+:regex\"/\"-:regex\" keys");
+    for (const auto& [key, value] : q["dynamic"].items()) {
+      const std::string w = where + ".dynamic[\"" + key + "\"]";
+      ModuleQuantOverride o;
+      o.skip = key.rfind("-:", 0) == 0;
+      o.pattern = key.rfind("-:", 0) == 0 || key.rfind("+:", 0) == 0 ? key.substr(2) : key;
+      try {
+        std::regex check(o.pattern);
+      } catch (const std::regex_error& e) {
+        throw Error(cat(w, ": \"", o.pattern, "\" is not a regular expression this build understands (", e.what(), ")"));
+      }
+      SLMKIT_CHECK(value.is_object(), w, " must be an object of settings, found ", value.dump());
+      if (value.contains("bits")) o.bits = gptq_bits(value["bits"], w + ".bits");
+      if (value.contains("group_size")) o.group_size = gptq_group_size(value["group_size"], w + ".group_size");
+      if (value.contains("sym")) o.sym = json_bool(value["sym"], w + ".sym");
+      if (value.contains("desc_act")) o.desc_act = json_bool(value["desc_act"], w + ".desc_act");
+      info.dynamic.push_back(o);
+    }
+  }
+  return info;
+}
+
+json quantization_json(const QuantizationInfo& q) {
+  // Only what a reader needs: how the quantizer was run is not recorded here.
+  // model_file_base_name tells AutoGPTQ's from_quantized the weights file name.
+  json j = {{"quant_method", q.method}, {"checkpoint_format", "gptq"}, {"bits", q.bits},
+            {"group_size", q.group_size}, {"sym", q.sym}, {"desc_act", q.desc_act},
+            {"lm_head", q.lm_head}, {"pack_dtype", "int32"}, {"model_file_base_name", "model"}};
+  if (!q.dynamic.empty()) {
+    json dyn = json::object();
+    for (const ModuleQuantOverride& o : q.dynamic) {
+      json v = json::object();
+      if (o.bits) v["bits"] = *o.bits;
+      if (o.group_size) v["group_size"] = *o.group_size;
+      if (o.sym) v["sym"] = *o.sym;
+      if (o.desc_act) v["desc_act"] = *o.desc_act;
+      dyn[(o.skip ? "-:" : "+:") + o.pattern] = v;
+    }
+    j["dynamic"] = dyn;
+  }
+  return j;
+}
+
 }  // namespace
+
+QuantSettings QuantizationInfo::settings_for(const std::string& module) const {
+  QuantSettings base;
+  base.quantized = enabled() && (module != "lm_head" || lm_head);
+  base.bits = bits;
+  base.group_size = group_size;
+  base.sym = sym;
+  base.desc_act = desc_act;
+  if (!base.quantized) return base;
+  std::optional<QuantSettings> chosen;
+  std::string chosen_key;
+  for (const ModuleQuantOverride& o : dynamic) {
+    if (!std::regex_search(module, std::regex(o.pattern), std::regex_constants::match_continuous)) continue;
+    QuantSettings s = base;
+    s.quantized = !o.skip;
+    if (o.bits) s.bits = *o.bits;
+    if (o.group_size) s.group_size = *o.group_size;
+    if (o.sym) s.sym = *o.sym;
+    if (o.desc_act) s.desc_act = *o.desc_act;
+    const std::string key = (o.skip ? "-:" : "+:") + o.pattern;
+    if (chosen) {
+      SLMKIT_CHECK(chosen->quantized == s.quantized && chosen->bits == s.bits && chosen->group_size == s.group_size &&
+                       chosen->sym == s.sym && chosen->desc_act == s.desc_act,
+                   "quantization_config.dynamic: module ", module, " matches both \"", chosen_key, "\" and \"", key,
+                   "\" with different settings; make the patterns disjoint");
+    } else {
+      chosen = s;
+      chosen_key = key;
+    }
+  }
+  return chosen ? *chosen : base;
+}
 
 const std::vector<std::string>& supported_model_types() {
   static const std::vector<std::string> types = {"llama", "mistral", "qwen2", "gpt2"};
@@ -206,6 +331,8 @@ ModelConfig parse_hf_config(const json& j, const std::string& path) {
   const auto bos = token_ids(j, "bos_token_id", path);
   c.bos_token_id = bos.empty() ? -1 : bos[0];
   c.eos_token_ids = token_ids(j, "eos_token_id", path);
+  if (j.contains("quantization_config") && !j["quantization_config"].is_null())
+    c.quantization = parse_quantization(j["quantization_config"], path);
   validate_config(c, path);
   return c;
 }
@@ -271,6 +398,7 @@ json to_hf_config(const ModelConfig& c) {
   if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
   if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
   else if (!c.eos_token_ids.empty()) j["eos_token_id"] = c.eos_token_ids;
+  if (c.quantization.enabled()) j["quantization_config"] = quantization_json(c.quantization);
   j["torch_dtype"] = "float32";
   return j;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,47 @@ struct LayerDims {
   int64_t intermediate_size = 0;
 };
 
+// The GPTQ settings one linear ends up with.
+struct QuantSettings {
+  bool quantized = false;
+  int bits = 4;
+  int64_t group_size = 128;  // -1: one group per row (group = in_features)
+  bool sym = true;
+  bool desc_act = false;     // act-order: g_idx is a permuted, non-contiguous map
+};
+
+// One entry of quantization_config.dynamic, GPTQModel's (and vLLM's) per-module
+// overrides for mixed precision. The JSON key is "+:<regex>" (or a bare regex):
+// modules whose name matches take the listed settings, e.g.
+//   "+:model\\.layers\\.0\\.mlp\\.down_proj": {"bits": 8};
+// "-:<regex>" leaves matching modules unquantized (dense .weight). The regex is
+// matched at the start of the canonical module name, like Python's re.match.
+struct ModuleQuantOverride {
+  std::string pattern;  // the regex, without its "+:"/"-:" prefix
+  bool skip = false;    // "-:"
+  std::optional<int> bits;
+  std::optional<int64_t> group_size;
+  std::optional<bool> sym, desc_act;
+};
+
+// config.json "quantization_config" (only quant_method "gptq", checkpoint_format
+// "gptq" is read and written). Empty method: a dense checkpoint.
+struct QuantizationInfo {
+  std::string method;  // "" or "gptq"
+  int bits = 4;
+  int64_t group_size = 128;  // -1: per row
+  bool sym = true;
+  bool desc_act = false;
+  bool lm_head = false;  // whether lm_head is quantized too (GPTQModel "lm_head")
+  std::vector<ModuleQuantOverride> dynamic;
+
+  bool enabled() const { return !method.empty(); }
+  // Settings for a linear by canonical name ("model.layers.0.mlp.down_proj",
+  // "lm_head"). JSON objects lose key order, so where Python would take the
+  // first matching pattern we require all matching patterns to agree (Error otherwise).
+  QuantSettings settings_for(const std::string& module) const;
+};
+
 struct ModelConfig {
   std::string model_type;  // as in config.json: "llama", "mistral", "qwen2", "gpt2"
   Arch arch = Arch::kLlama;
@@ -52,6 +94,8 @@ struct ModelConfig {
 
   int32_t bos_token_id = -1;
   std::vector<int32_t> eos_token_ids;
+
+  QuantizationInfo quantization;  // how the checkpoint's linears were stored
 
   int64_t num_layers() const { return static_cast<int64_t>(layers.size()); }
   // Total parameters implied by the config (embeddings, norms, linears, head).

@@ -43,16 +43,24 @@ at::Tensor attention_mask(int64_t T, int64_t S, int64_t pos0, int64_t window, at
   return at::zeros({T, S}, dtype).masked_fill(blocked, -std::numeric_limits<float>::infinity());
 }
 
-at::Tensor attention(const Model& m, int64_t layer, const at::Tensor& x, int64_t pos0, KVCache* cache) {
+at::Tensor run_linear(const Model& m, const std::string& name, const at::Tensor& x, const LinearTap* tap) {
+  if (tap != nullptr && *tap) (*tap)(name, x);
+  return m.linear(name).forward(x);
+}
+
+}  // namespace
+
+at::Tensor attention_sublayer(const Model& m, int64_t layer, const at::Tensor& x, int64_t pos0, KVCache* cache,
+                              const LinearTap* tap) {
   const ModelConfig& c = m.config;
   const LayerDims& dims = c.layers[static_cast<size_t>(layer)];
   const std::string p = Model::layer_prefix(layer) + "self_attn.";
   const int64_t B = x.size(0), T = x.size(1), hd = c.head_dim;
   const int64_t nh = dims.num_heads, nkv = dims.num_kv_heads, group = nh / nkv;
 
-  at::Tensor q = m.linear(p + "q_proj").forward(x).view({B, T, nh, hd}).transpose(1, 2);
-  at::Tensor k = m.linear(p + "k_proj").forward(x).view({B, T, nkv, hd}).transpose(1, 2);
-  at::Tensor v = m.linear(p + "v_proj").forward(x).view({B, T, nkv, hd}).transpose(1, 2);
+  at::Tensor q = run_linear(m, p + "q_proj", x, tap).view({B, T, nh, hd}).transpose(1, 2);
+  at::Tensor k = run_linear(m, p + "k_proj", x, tap).view({B, T, nkv, hd}).transpose(1, 2);
+  at::Tensor v = run_linear(m, p + "v_proj", x, tap).view({B, T, nkv, hd}).transpose(1, 2);
   if (c.arch != Arch::kGPT2) {
     SLMKIT_CHECK(pos0 + T <= c.max_positions, "sequence of ", pos0 + T, " positions exceeds the model's ",
                  c.max_positions, " (max_position_embeddings)");
@@ -85,20 +93,22 @@ at::Tensor attention(const Model& m, int64_t layer, const at::Tensor& x, int64_t
   const at::Tensor probs = scores.softmax(-1, at::kFloat).to(x.scalar_type());
   const at::Tensor out =
       at::bmm(probs, v.reshape({B * nkv, S, hd})).view({B, nh, T, hd}).transpose(1, 2).reshape({B, T, nh * hd});
-  return m.linear(p + "o_proj").forward(out);
+  return run_linear(m, p + "o_proj", out, tap);
 }
 
-at::Tensor mlp(const Model& m, int64_t layer, const at::Tensor& x) {
+at::Tensor mlp_sublayer(const Model& m, int64_t layer, const at::Tensor& x, const LinearTap* tap) {
   const std::string p = Model::layer_prefix(layer) + "mlp.";
   if (m.config.arch == Arch::kGPT2) {
     const char* approx = m.config.hidden_act == "gelu_new" ? "tanh" : "none";
-    return m.linear(p + "down_proj").forward(at::gelu(m.linear(p + "up_proj").forward(x), approx));
+    return run_linear(m, p + "down_proj", at::gelu(run_linear(m, p + "up_proj", x, tap), approx), tap);
   }
-  const at::Tensor gate = at::silu(m.linear(p + "gate_proj").forward(x));
-  return m.linear(p + "down_proj").forward(gate.mul_(m.linear(p + "up_proj").forward(x)));
+  const at::Tensor gate = at::silu(run_linear(m, p + "gate_proj", x, tap));
+  return run_linear(m, p + "down_proj", gate.mul_(run_linear(m, p + "up_proj", x, tap)), tap);
 }
 
-}  // namespace
+at::Tensor block_norm(const Model& m, int64_t layer, bool before_attention, const at::Tensor& x) {
+  return norm(m, Model::layer_prefix(layer) + (before_attention ? "input_layernorm" : "post_attention_layernorm"), x);
+}
 
 KVCache make_kv_cache(const Model& model, int64_t batch, int64_t capacity) {
   KVCache cache;
@@ -130,10 +140,10 @@ at::Tensor embed(const Model& model, const at::Tensor& tokens, int64_t pos0) {
 }
 
 at::Tensor decoder_layer(const Model& model, int64_t layer, const at::Tensor& hidden, int64_t pos0,
-                         KVCache* cache) {
-  const std::string p = Model::layer_prefix(layer);
-  const at::Tensor h = hidden + attention(model, layer, norm(model, p + "input_layernorm", hidden), pos0, cache);
-  return h + mlp(model, layer, norm(model, p + "post_attention_layernorm", h));
+                         KVCache* cache, const LinearTap* tap) {
+  const at::Tensor h =
+      hidden + attention_sublayer(model, layer, block_norm(model, layer, true, hidden), pos0, cache, tap);
+  return h + mlp_sublayer(model, layer, block_norm(model, layer, false, h), tap);
 }
 
 at::Tensor lm_logits(const Model& model, const at::Tensor& hidden) {

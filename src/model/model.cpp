@@ -93,7 +93,8 @@ void Model::finalize(const std::string& source) {
     auto it = linears.find(name);
     SLMKIT_CHECK(it != linears.end(), source, ": missing weight ", name, ".weight");
     const Linear& l = it->second;
-    SLMKIT_CHECK(l.out_features() == out && l.in_features() == in, source, ": ", name, ".weight has shape [",
+    SLMKIT_CHECK(l.out_features() == out && l.in_features() == in, source, ": ", name,
+                 l.is_quantized() ? " (GPTQ) has [out, in] = [" : ".weight has shape [",
                  l.out_features(), ", ", l.in_features(), "], expected [", out, ", ", in, "] from config.json");
     if (bias) {
       SLMKIT_CHECK(l.bias.defined(), source, ": missing ", name, ".bias (the config says this layer has a bias)");

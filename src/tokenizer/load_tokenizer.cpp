@@ -30,8 +30,10 @@ std::unique_ptr<Tokenizer> load_from_directory(const fs::path& dir) {
   if (fs::is_regular_file(model_path, ec)) {
     return std::make_unique<SpmTokenizer>(model_path.string());
   }
+  // A llama2.c tokenizer that slmkit copied beside a converted checkpoint.
+  if (fs::is_regular_file(dir / "tokenizer.bin", ec)) return std::make_unique<Llama2cTokenizer>((dir / "tokenizer.bin").string());
   throw Error(cat("no tokenizer found in ", dir.string(),
-                  ": looked for tokenizer.json, tokenizer.model", json_note,
+                  ": looked for tokenizer.json, tokenizer.model, tokenizer.bin", json_note,
                   "; pass --tokenizer PATH"));
 }
 

@@ -71,7 +71,7 @@ TEST(LoadTokenizer, PrefersByteLevelTokenizerJson) {
   const std::string json_only = test::make_temp_dir();
   test::write_file(json_only + "/tokenizer.json", metaspace.dump());
   EXPECT_EQ(error_of(json_only), "no tokenizer found in " + json_only +
-                                     ": looked for tokenizer.json, tokenizer.model (tokenizer.json "
+                                     ": looked for tokenizer.json, tokenizer.model, tokenizer.bin (tokenizer.json "
                                      "is there but is not byte-level BPE); pass --tokenizer PATH");
 }
 
@@ -79,7 +79,7 @@ TEST(LoadTokenizer, MissingOrUnknownGivesSpecificErrors) {
   const std::string empty = test::make_temp_dir();
   EXPECT_EQ(error_of(empty),
             "no tokenizer found in " + empty +
-                ": looked for tokenizer.json, tokenizer.model; pass --tokenizer PATH");
+                ": looked for tokenizer.json, tokenizer.model, tokenizer.bin; pass --tokenizer PATH");
   const std::string missing = empty + "/no-such-model";
   EXPECT_TRUE(
       starts_with(error_of(missing), "no tokenizer found at " + missing + ": no such file"));

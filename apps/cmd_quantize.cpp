@@ -1,0 +1,146 @@
+// slmkit quantize MODEL --out DIR: weight-only RTN/GPTQ quantization with calibration.
+#include <cstdio>
+
+#include <ATen/Parallel.h>
+
+#include "cli.h"
+#include "core/error.h"
+#include "eval/perplexity.h"
+#include "io/atomic_file.h"
+#include "io/mapped_file.h"
+#include "model/checkpoint.h"
+#include "pipeline/calibration.h"
+#include "pipeline/output_dir.h"
+#include "pipeline/progress.h"
+#include "pipeline/quantize_model.h"
+
+namespace slmkit::cli {
+namespace {
+
+// "REGEX=BITS" or "REGEX=BITS/GROUP"; BITS 16 keeps the linear dense.
+QuantOverride parse_override(const std::string& spec, const QuantGrid& base) {
+  const size_t eq = spec.rfind('=');
+  SLMKIT_CHECK(eq != std::string::npos && eq > 0, "--override \"", spec, "\": expected REGEX=BITS or REGEX=BITS/GROUP");
+  QuantOverride o;
+  o.pattern = spec.substr(0, eq);
+  o.grid = base;
+  const std::string rhs = spec.substr(eq + 1);
+  const size_t slash = rhs.find('/');
+  try {
+    o.grid.bits = std::stoi(rhs.substr(0, slash));
+    if (slash != std::string::npos) o.grid.group_size = std::stoll(rhs.substr(slash + 1));
+  } catch (const std::exception&) {
+    throw Error(cat("--override \"", spec, "\": BITS and GROUP must be integers"));
+  }
+  o.keep_dense = o.grid.bits == 16;
+  SLMKIT_CHECK(o.keep_dense || (o.grid.bits >= 2 && o.grid.bits <= 8), "--override \"", spec,
+               "\": bits must be 2..8, or 16 to keep the tensor dense");
+  return o;
+}
+
+std::string methods_help() {
+  std::string s = "method:";
+  for (const auto& m : quant_methods()) s += cat("\n  ", m.name, ": ", m.summary);
+  return s;
+}
+
+}  // namespace
+
+int run_quantize(const std::vector<std::string>& args) {
+  CommonOptions common;
+  std::string model_path, out_dir, json_path, calib_path;
+  QuantizeRecipe recipe;
+  CalibrationConfig calib;
+  std::vector<std::string> overrides;
+  bool force = false, no_true_sequential = false, quiet = false;
+  po::options_description desc("quantize options");
+  desc.add_options()
+      ("model", po::value<std::string>(&model_path)->required(), "checkpoint directory or file")
+      ("out,o", po::value<std::string>(&out_dir)->required(), "output directory (Hugging Face GPTQ format)")
+      ("method,m", po::value<std::string>(&recipe.method)->default_value("gptq"), methods_help().c_str())
+      ("bits,b", po::value<int>(&recipe.gptq.grid.bits)->default_value(4), "bits per weight (2..8)")
+      ("group-size,g", po::value<int64_t>(&recipe.gptq.grid.group_size)->default_value(128),
+       "input columns per group; -1 = one group per row")
+      ("sym", po::bool_switch(&recipe.gptq.grid.symmetric), "symmetric grid (default: asymmetric min/max)")
+      ("act-order", po::bool_switch(&recipe.gptq.act_order), "GPTQ: columns by decreasing Hessian diagonal")
+      ("static-groups", po::bool_switch(&recipe.gptq.static_groups), "GPTQ: group grids fixed before the solve")
+      ("percdamp", po::value<double>(&recipe.gptq.percdamp)->default_value(0.01), "GPTQ: damping, fraction of mean diag(H)")
+      ("block-size", po::value<int64_t>(&recipe.gptq.block_size)->default_value(128), "GPTQ: lazy-batch width")
+      ("no-true-sequential", po::bool_switch(&no_true_sequential), "quantize a block's linears from one pass")
+      ("override", po::value<std::vector<std::string>>(&overrides)->composing(),
+       "per-tensor bits, REGEX=BITS[/GROUP] (BITS 16 = keep dense); repeatable, first match wins")
+      ("calib", po::value<std::string>(&calib_path),
+       "calibration text (default: $SLMKIT_DATA/text/wikitext-2/wiki.valid.tokens)")
+      ("calib-samples", po::value<int64_t>(&calib.samples)->default_value(128), "calibration windows")
+      ("calib-seq-len", po::value<int64_t>(&calib.seq_len)->default_value(0), "tokens per window (0 = model context, max 2048)")
+      ("seed", po::value<uint64_t>(&calib.seed)->default_value(0), "seed for drawing calibration windows")
+      ("force", po::bool_switch(&force), "overwrite an existing output directory")
+      ("json", po::value<std::string>(&json_path), "write the per-tensor report and summary as JSON")
+      ("quiet,q", po::bool_switch(&quiet), "no per-tensor lines");
+  add_common_options(desc, common);
+  po::variables_map vm;
+  if (!parse_args(args, "usage: slmkit quantize MODEL --out DIR [--method rtn|gptq] [--bits 4] [--group-size 128]",
+                  desc, "model", 1, vm))
+    return 0;
+  apply_threads(common);
+  recipe.true_sequential = !no_true_sequential;
+  if (recipe.gptq.grid.group_size < 0) recipe.gptq.grid.group_size = 0;
+  SLMKIT_CHECK(recipe.gptq.grid.bits >= 2 && recipe.gptq.grid.bits <= 8, "--bits must be 2..8, found ",
+               recipe.gptq.grid.bits);
+  for (const auto& o : overrides) recipe.overrides.push_back(parse_override(o, recipe.gptq.grid));
+  prepare_output_dir(out_dir, force);  // before hours of work, not after
+  if (calib_path.empty()) calib_path = data_dir() + "/text/wikitext-2/wiki.valid.tokens";
+
+  auto model = load_model_for_cli(model_path, common);
+  auto tokenizer = load_tokenizer_for_cli(model_path, common);
+  if (calib.seq_len == 0) calib.seq_len = std::min<int64_t>(2048, model->config.max_positions);
+  const std::vector<int32_t> calib_tokens =
+      tokenize_for_perplexity(read_text_file(calib_path), *tokenizer, PplProtocol::kGPTQ);
+  const at::Tensor windows = draw_calibration_windows(calib_tokens, calib.samples, calib.seq_len, calib.seed);
+  const int64_t act_bytes = 2 * windows.numel() * model->config.hidden_size * 4;
+  std::fprintf(stderr,
+               "quantize %s: %s %s, %lld layers | calibration %s: %lld windows x %lld tokens (seed %llu) | "
+               "%d threads | activations ~%.0f MiB + one block\n",
+               model_path.c_str(), recipe.method.c_str(), describe(recipe.gptq.grid).c_str(),
+               static_cast<long long>(model->config.num_layers()), calib_path.c_str(),
+               static_cast<long long>(calib.samples), static_cast<long long>(calib.seq_len),
+               static_cast<unsigned long long>(calib.seed), at::get_num_threads(), act_bytes / 1048576.0);
+
+  Progress progress("quantize", model->config.num_layers() * static_cast<int64_t>(model->block_linear_names().size()),
+                    "tensors", !quiet);
+  const QuantizeSummary summary = quantize_model(*model, windows, recipe, [&](const TensorReport& r, int64_t done, int64_t total) {
+    if (!quiet)
+      std::fprintf(stderr, "  %-40s [%lld x %lld] %-18s rel.err %.3e  %.2f s  (%lld/%lld)\n", r.name.c_str(),
+                   static_cast<long long>(r.out_features), static_cast<long long>(r.in_features),
+                   r.kept_dense ? "kept dense" : describe(r.grid).c_str(), r.relative_error, r.seconds,
+                   static_cast<long long>(done), static_cast<long long>(total));
+    progress.update(done);
+  });
+  progress.finish();
+
+  save_model(*model, out_dir);
+  copy_tokenizer_files(model_path, out_dir);
+  std::printf("quantized %s with %s %s in %.1f s: block linears %.2f MiB -> %.2f MiB (%.2f bits/weight incl. scales), "
+              "model %.2f MiB -> %.2f MiB; written to %s\n",
+              model_path.c_str(), recipe.method.c_str(), describe(recipe.gptq.grid).c_str(), summary.seconds,
+              summary.linear_bytes_before / 1048576.0, summary.linear_bytes_after / 1048576.0, summary.bits_per_weight,
+              summary.model_bytes_before / 1048576.0, summary.model_bytes_after / 1048576.0, out_dir.c_str());
+  if (!json_path.empty()) {
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const auto& r : summary.tensors)
+      tensors.push_back({{"name", r.name}, {"out", r.out_features}, {"in", r.in_features}, {"bits", r.grid.bits},
+                         {"group_size", r.grid.group_size}, {"kept_dense", r.kept_dense},
+                         {"relative_error", r.relative_error}, {"damp", r.damp}, {"seconds", r.seconds}});
+    nlohmann::json j = {{"model", model_path}, {"out", out_dir}, {"method", recipe.method},
+                        {"grid", describe(recipe.gptq.grid)}, {"act_order", recipe.gptq.act_order},
+                        {"calibration", {{"text", calib_path}, {"samples", calib.samples}, {"seq_len", calib.seq_len},
+                                         {"seed", calib.seed}}},
+                        {"seconds", summary.seconds}, {"bits_per_weight", summary.bits_per_weight},
+                        {"model_bytes_before", summary.model_bytes_before}, {"model_bytes_after", summary.model_bytes_after},
+                        {"tensors", tensors}};
+    write_file_atomic(json_path, j.dump(2) + "\n");
+  }
+  return 0;
+}
+
+}  // namespace slmkit::cli

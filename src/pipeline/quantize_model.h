@@ -1,0 +1,72 @@
+// Whole-model weight-only quantization: walks the blocks with the calibration
+// engine, collects each linear's input statistics, runs the chosen method per
+// linear and swaps the dense weights for packed integer ones in place.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "model/model.h"
+#include "quantize/gptq.h"
+#include "quantize/quant_config.h"
+
+namespace slmkit {
+
+// The methods `quantize` offers; the table also drives --help.
+struct QuantMethodInfo {
+  const char* name;
+  const char* summary;
+};
+const std::vector<QuantMethodInfo>& quant_methods();
+
+// A per-tensor override: linears whose name matches `pattern` use `grid`
+// instead of the default (bits 16 = leave that linear dense). First match wins.
+struct QuantOverride {
+  std::string pattern;
+  QuantGrid grid;
+  bool keep_dense = false;
+};
+
+struct QuantizeRecipe {
+  std::string method = "gptq";   // see quant_methods()
+  GptqConfig gptq;               // its grid is the default grid for every method
+  std::vector<QuantOverride> overrides;
+  bool true_sequential = true;   // quantize [q,k,v] → [o] → [gate,up] → [down], re-running the block between
+  int64_t chunk = 8;             // calibration windows per forward call
+};
+
+struct TensorReport {
+  std::string name;
+  int64_t out_features = 0, in_features = 0;
+  QuantGrid grid;
+  bool kept_dense = false;
+  double relative_error = 0;  // ‖X(W−Q)ᵀ‖² / ‖XWᵀ‖² on the calibration inputs
+  double seconds = 0;
+  double damp = 0;            // GPTQ damping actually used
+};
+
+struct QuantizeSummary {
+  std::vector<TensorReport> tensors;
+  int64_t linear_bytes_before = 0, linear_bytes_after = 0;  // block linears only
+  int64_t model_bytes_before = 0, model_bytes_after = 0;    // every tensor
+  double bits_per_weight = 0;  // over the quantized linears, scales/zeros/g_idx included
+  double seconds = 0;
+};
+
+// Called after each tensor with (report, tensors done, tensors total).
+using TensorProgress = std::function<void(const TensorReport&, int64_t, int64_t)>;
+
+// windows: int64 [N, L] calibration tokens. Quantizes the decoder blocks' linears
+// (lm_head and embeddings stay as they are).
+QuantizeSummary quantize_model(Model& model, const at::Tensor& windows, const QuantizeRecipe& recipe,
+                               const TensorProgress& progress = {});
+
+// Bytes of all parameters as stored (dense: element size; quantized: packed).
+int64_t model_storage_bytes(const Model& model);
+
+}  // namespace slmkit

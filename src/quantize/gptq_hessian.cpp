@@ -1,0 +1,56 @@
+#include "quantize/gptq_hessian.h"
+
+#include "core/error.h"
+
+namespace slmkit::gptq_detail {
+namespace {
+
+// With percdamp = 0 a singular Hessian would retry with λ = 0 forever; the first
+// retry then starts from this fraction of mean(diag H) instead.
+constexpr double kFirstRetryDampFraction = 1e-4;
+
+// The factor, or an undefined tensor when H + λI is not positive-definite in fp64.
+// fp64 because the inverse of a Hessian with eigenvalues spread over many decades
+// loses most fp32 digits; the GPTQ loop itself then runs on the fp32 copy.
+at::Tensor try_factor(const at::Tensor& hessian_f64, double damp) {
+  at::Tensor damped = hessian_f64.clone();
+  damped.diagonal().add_(damp);
+  auto [lower, info] = at::linalg_cholesky_ex(damped);
+  if (info.item<int64_t>() != 0) return {};
+  at::Tensor inverse = at::cholesky_inverse(lower);
+  // GPTQ needs the rows of the upper Cholesky factor of H⁻¹: row i holds the
+  // error-feedback coefficients of column i onto the columns after it.
+  auto [upper, info_inv] = at::linalg_cholesky_ex(inverse, /*upper=*/true);
+  if (info_inv.item<int64_t>() != 0) return {};
+  at::Tensor upper32 = upper.to(at::kFloat).contiguous();
+  if (!at::isfinite(upper32).all().item<bool>()) return {};
+  if (!(upper32.diagonal().min().item<float>() > 0)) return {};
+  return upper32;
+}
+
+}  // namespace
+
+InverseFactor damped_inverse_factor(const at::Tensor& hessian_f64, double percdamp, int max_retries) {
+  SLMKIT_ASSERT(hessian_f64.scalar_type() == at::kDouble && hessian_f64.dim() == 2);
+  const double mean_diag = hessian_f64.diagonal().mean().item<double>();
+  SLMKIT_ASSERT(mean_diag > 0, "dead columns must have been replaced before damping");
+  InverseFactor result;
+  double damp = percdamp * mean_diag;
+  for (int attempt = 0; attempt <= max_retries; ++attempt) {
+    at::Tensor upper = try_factor(hessian_f64, damp);
+    if (upper.defined()) {
+      result.upper = upper;
+      result.damp = damp;
+      result.retries = attempt;
+      return result;
+    }
+    damp = damp > 0 ? damp * 10 : kFirstRetryDampFraction * mean_diag;
+  }
+  throw Error(cat("GPTQ: the Hessian [", hessian_f64.size(0), ", ", hessian_f64.size(1),
+                  "] is not positive-definite even with damping ", damp / 10, " (", max_retries,
+                  " increases from percdamp ", percdamp, " x mean diagonal ", mean_diag,
+                  "); the calibration statistics are broken: check the calibration data for NaN/Inf ",
+                  "activations, or raise percdamp / max_damp_retries"));
+}
+
+}  // namespace slmkit::gptq_detail
