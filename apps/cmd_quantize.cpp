@@ -74,6 +74,8 @@ int run_quantize(const std::vector<std::string>& args) {
       ("calib-samples", po::value<int64_t>(&calib.samples)->default_value(128), "calibration windows")
       ("calib-seq-len", po::value<int64_t>(&calib.seq_len)->default_value(0), "tokens per window (0 = model context, max 2048)")
       ("seed", po::value<uint64_t>(&calib.seed)->default_value(0), "seed for drawing calibration windows")
+      ("chunk", po::value<int64_t>(&recipe.chunk)->default_value(recipe.chunk),
+       "calibration windows per forward call (memory vs speed)")
       ("force", po::bool_switch(&force), "overwrite an existing output directory")
       ("json", po::value<std::string>(&json_path), "write the per-tensor report and summary as JSON")
       ("quiet,q", po::bool_switch(&quiet), "no per-tensor lines");

@@ -84,15 +84,24 @@ at::Tensor attention_sublayer(const Model& m, int64_t layer, const at::Tensor& x
   // Grouped-query attention without repeating K/V: the `group` query heads that
   // share one KV head are stacked along the query axis of that head, so one
   // batched product per KV head serves them all. Scale and mask are fused into
-  // that product (baddbmm) to save passes over the [group·T, S] score matrix.
-  const at::Tensor qg = q.reshape({B * nkv, group * T, hd});
-  const at::Tensor kt = k.reshape({B * nkv, S, hd}).transpose(1, 2);
-  const at::Tensor mask = attention_mask(T, S, pos0, c.sliding_window, x.scalar_type()).repeat({group, 1});
-  const at::Tensor scores = at::baddbmm(mask.unsqueeze(0), qg, kt, /*beta=*/1.0,
-                                        /*alpha=*/1.0 / std::sqrt(static_cast<double>(hd)));
-  const at::Tensor probs = scores.softmax(-1, at::kFloat).to(x.scalar_type());
-  const at::Tensor out =
-      at::bmm(probs, v.reshape({B * nkv, S, hd})).view({B, nh, T, hd}).transpose(1, 2).reshape({B, T, nh * hd});
+  // that product (baddbmm) to save passes over the score matrix.
+  // Long prompts are processed in blocks of queries, each attending only to the
+  // keys it can see (causal): the masked upper triangle is never computed, which
+  // saves about 40% of the attention work at 512 tokens.
+  const int64_t block = T >= 256 ? 128 : T;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  const at::Tensor qg = q.reshape({B, nkv, group, T, hd});
+  std::vector<at::Tensor> outs;
+  for (int64_t t0 = 0; t0 < T; t0 += block) {
+    const int64_t tb = std::min(block, T - t0), sb = std::min(S, pos0 + t0 + tb);
+    const at::Tensor qb = qg.narrow(3, t0, tb).reshape({B * nkv, group * tb, hd});
+    const at::Tensor kt = k.narrow(2, 0, sb).reshape({B * nkv, sb, hd}).transpose(1, 2);
+    const at::Tensor mask = attention_mask(tb, sb, pos0 + t0, c.sliding_window, x.scalar_type()).repeat({group, 1});
+    const at::Tensor scores = at::baddbmm(mask.unsqueeze(0), qb, kt, /*beta=*/1.0, /*alpha=*/scale);
+    const at::Tensor probs = scores.softmax(-1, at::kFloat).to(x.scalar_type());
+    outs.push_back(at::bmm(probs, v.narrow(2, 0, sb).reshape({B * nkv, sb, hd})).view({B, nh, tb, hd}));
+  }
+  const at::Tensor out = (outs.size() == 1 ? outs[0] : at::cat(outs, 2)).transpose(1, 2).reshape({B, T, nh * hd});
   return run_linear(m, p + "o_proj", out, tap);
 }
 
