@@ -13,6 +13,7 @@
 #include "pipeline/output_dir.h"
 #include "pipeline/progress.h"
 #include "pipeline/quantize_model.h"
+#include "pipeline/recipe.h"
 
 namespace slmkit::cli {
 namespace {
@@ -48,7 +49,7 @@ std::string methods_help() {
 
 int run_quantize(const std::vector<std::string>& args) {
   CommonOptions common;
-  std::string model_path, out_dir, json_path, calib_path;
+  std::string model_path, out_dir, json_path, calib_path, config_path;
   QuantizeRecipe recipe;
   CalibrationConfig calib;
   std::vector<std::string> overrides;
@@ -57,6 +58,8 @@ int run_quantize(const std::vector<std::string>& args) {
   desc.add_options()
       ("model", po::value<std::string>(&model_path)->required(), "checkpoint directory or file")
       ("out,o", po::value<std::string>(&out_dir)->required(), "output directory (Hugging Face GPTQ format)")
+      ("config", po::value<std::string>(&config_path),
+       "YAML recipe (configs/*.yaml); flags given on the command line override its values")
       ("method,m", po::value<std::string>(&recipe.method)->default_value("gptq"), methods_help().c_str())
       ("bits,b", po::value<int>(&recipe.gptq.grid.bits)->default_value(4), "bits per weight (2..8)")
       ("group-size,g", po::value<int64_t>(&recipe.gptq.grid.group_size)->default_value(128),
@@ -86,6 +89,29 @@ int run_quantize(const std::vector<std::string>& args) {
     return 0;
   apply_threads(common);
   recipe.true_sequential = !no_true_sequential;
+  if (!config_path.empty()) {
+    // The file sets the recipe; flags typed on the command line win over it.
+    QuantizeRecipe from_file;
+    CalibrationConfig calib_file = calib;
+    from_file.chunk = recipe.chunk;
+    load_quantize_recipe(config_path, &from_file, &calib_file);
+    auto given = [&](const char* name) { return vm.count(name) && !vm[name].defaulted(); };
+    if (given("method")) from_file.method = recipe.method;
+    if (given("bits")) from_file.gptq.grid.bits = recipe.gptq.grid.bits;
+    if (given("group-size")) from_file.gptq.grid.group_size = recipe.gptq.grid.group_size;
+    if (given("sym")) from_file.gptq.grid.symmetric = true;
+    if (given("act-order")) from_file.gptq.act_order = true;
+    if (given("static-groups")) from_file.gptq.static_groups = true;
+    if (given("percdamp")) from_file.gptq.percdamp = recipe.gptq.percdamp;
+    if (given("block-size")) from_file.gptq.block_size = recipe.gptq.block_size;
+    if (given("no-true-sequential")) from_file.true_sequential = false;
+    if (given("calib-samples")) calib_file.samples = calib.samples;
+    if (given("calib-seq-len")) calib_file.seq_len = calib.seq_len;
+    if (given("seed")) calib_file.seed = calib.seed;
+    if (calib_path.empty()) calib_path = calib_file.text_path;
+    recipe = from_file;
+    calib = calib_file;
+  }
   if (recipe.gptq.grid.group_size < 0) recipe.gptq.grid.group_size = 0;
   SLMKIT_CHECK(recipe.gptq.grid.bits >= 2 && recipe.gptq.grid.bits <= 8, "--bits must be 2..8, found ",
                recipe.gptq.grid.bits);

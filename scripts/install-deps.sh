@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libopenblas0-openmp libeigen3-dev
-  libboost-program-options-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev
+  libboost-program-options-dev nlohmann-json3-dev libyaml-cpp-dev libpcre2-dev libutf8proc-dev
   libgtest-dev libsentencepiece-dev   # the SentencePiece library is a test oracle only
 )
 missing=()
