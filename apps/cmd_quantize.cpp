@@ -84,7 +84,7 @@ int run_quantize(const std::vector<std::string>& args) {
       ("quiet,q", po::bool_switch(&quiet), "no per-tensor lines");
   add_common_options(desc, common);
   po::variables_map vm;
-  if (!parse_args(args, "usage: slmkit quantize MODEL --out DIR [--method rtn|gptq] [--bits 4] [--group-size 128]",
+  if (!parse_args(args, "usage: slmkit quantize MODEL --out DIR [--method rtn|gptq|awq] [--bits 4] [--group-size 128]",
                   desc, "model", 1, vm))
     return 0;
   apply_threads(common);
@@ -115,7 +115,10 @@ int run_quantize(const std::vector<std::string>& args) {
   if (recipe.gptq.grid.group_size < 0) recipe.gptq.grid.group_size = 0;
   SLMKIT_CHECK(recipe.gptq.grid.bits >= 2 && recipe.gptq.grid.bits <= 8, "--bits must be 2..8, found ",
                recipe.gptq.grid.bits);
-  for (const auto& o : overrides) recipe.overrides.push_back(parse_override(o, recipe.gptq.grid));
+  // Command-line overrides go first: first match wins, and typed flags win over the recipe file.
+  std::vector<QuantOverride> typed;
+  for (const auto& o : overrides) typed.push_back(parse_override(o, recipe.gptq.grid));
+  recipe.overrides.insert(recipe.overrides.begin(), typed.begin(), typed.end());
   prepare_output_dir(out_dir, force);  // before hours of work, not after
   if (calib_path.empty()) calib_path = data_dir() + "/text/wikitext-2/wiki.valid.tokens";
 
