@@ -16,24 +16,18 @@ KlStats kl_divergence(const Model& base, const Model& model, const std::vector<i
   const auto t0 = std::chrono::steady_clock::now();
   SLMKIT_CHECK(base.config.vocab_size == model.config.vocab_size, "KL divergence needs the same vocabulary (",
                base.config.vocab_size, " vs ", model.config.vocab_size, ")");
-  const bool llamacpp = config.protocol == PplProtocol::kLlamaCpp;
-  const int64_t ctx = config.context > 0 ? config.context : default_context(base, config.protocol);
-  int64_t n_windows = static_cast<int64_t>(tokens.size()) / ctx;
-  if (config.max_windows > 0) n_windows = std::min(n_windows, config.max_windows);
-  SLMKIT_CHECK(n_windows > 0, "the text has fewer tokens than one window of ", ctx);
-  const int64_t first = llamacpp ? ctx / 2 : 0;
-  const int64_t scored = ctx - first - 1;
+  const WindowPlan plan = plan_windows(base, static_cast<int64_t>(tokens.size()), bos_id, config);
+  const int64_t first = plan.first_scored, scored = plan.scored_per_window();
 
   c10::InferenceMode guard;
   const at::Tensor all =
       at::from_blob(const_cast<int32_t*>(tokens.data()), {static_cast<int64_t>(tokens.size())}, at::kInt).to(at::kLong);
   std::vector<float> per_token;
-  per_token.reserve(static_cast<size_t>(n_windows * scored));
+  per_token.reserve(static_cast<size_t>(plan.windows * scored));
   int64_t agree = 0;
   KlStats st;
-  for (int64_t w = 0; w < n_windows; ++w) {
-    at::Tensor input = all.narrow(0, w * ctx, ctx).view({1, ctx}).clone();
-    if (llamacpp) input.select(1, 0).fill_(bos_id);
+  for (int64_t w = 0; w < plan.windows; ++w) {
+    const at::Tensor input = window_input(all, plan, w, 1, config.protocol, bos_id);
     const at::Tensor lp_base = at::log_softmax(forward(base, input)[0].narrow(0, first, scored), -1);
     const at::Tensor lp = at::log_softmax(forward(model, input)[0].narrow(0, first, scored), -1);
     const at::Tensor kl = (lp_base.exp() * (lp_base - lp)).sum(-1).clamp_min(0.0);  // [scored]
@@ -41,7 +35,7 @@ KlStats kl_divergence(const Model& base, const Model& model, const std::vector<i
     per_token.insert(per_token.end(), k, k + scored);
     agree += (lp_base.argmax(-1) == lp.argmax(-1)).sum().item<int64_t>();
     st.windows = w + 1;
-    if (progress) progress(st.windows, n_windows);
+    if (progress) progress(st.windows, plan.windows);
   }
   st.tokens = static_cast<int64_t>(per_token.size());
   double sum = 0;

@@ -58,35 +58,48 @@ int64_t default_context(const Model& model, PplProtocol protocol) {
   return std::min(cap, model.config.max_positions);
 }
 
-PerplexityStats evaluate_perplexity(const Model& model, const std::vector<int32_t>& tokens, int32_t bos_id,
-                                    const PerplexityConfig& config, const WindowProgress& progress) {
-  const auto t0 = std::chrono::steady_clock::now();
+WindowPlan plan_windows(const Model& model, int64_t n_tokens, int32_t bos_id, const PerplexityConfig& config) {
   const bool llamacpp = config.protocol == PplProtocol::kLlamaCpp;
-  PerplexityStats st;
-  st.context = config.context > 0 ? config.context : default_context(model, config.protocol);
-  st.tokens_total = static_cast<int64_t>(tokens.size());
-  SLMKIT_CHECK(st.context >= 2, "context must be at least 2 tokens, found ", st.context);
-  SLMKIT_CHECK(st.context <= model.config.max_positions, "context ", st.context,
+  WindowPlan plan;
+  plan.context = config.context > 0 ? config.context : default_context(model, config.protocol);
+  SLMKIT_CHECK(plan.context >= 2, "context must be at least 2 tokens, found ", plan.context);
+  SLMKIT_CHECK(plan.context <= model.config.max_positions, "context ", plan.context,
                " exceeds the model's maximum of ", model.config.max_positions, " positions");
-  int64_t n_windows = st.tokens_total / st.context;
-  if (config.max_windows > 0) n_windows = std::min(n_windows, config.max_windows);
-  SLMKIT_CHECK(n_windows > 0, "the text has ", st.tokens_total, " tokens, fewer than one window of ", st.context,
+  plan.windows = n_tokens / plan.context;
+  if (config.max_windows > 0) plan.windows = std::min(plan.windows, config.max_windows);
+  SLMKIT_CHECK(plan.windows > 0, "the text has ", n_tokens, " tokens, fewer than one window of ", plan.context,
                "; use a longer text or a smaller --seq-len/--ctx");
   SLMKIT_CHECK(!llamacpp || bos_id >= 0, "the llama.cpp protocol replaces each window's first token by BOS, "
                "but this tokenizer has no BOS token");
-  // llama.cpp scores positions [first, context-1) predicting the next token.
-  const int64_t first = llamacpp ? st.context / 2 : 0;
-  const int64_t batch = std::max<int64_t>(1, config.batch_windows);
+  plan.first_scored = llamacpp ? plan.context / 2 : 0;  // llama.cpp scores only the second half
+  return plan;
+}
+
+at::Tensor window_input(const at::Tensor& all, const WindowPlan& plan, int64_t w0, int64_t n, PplProtocol protocol,
+                        int32_t bos_id) {
+  at::Tensor input = all.narrow(0, w0 * plan.context, n * plan.context).view({n, plan.context}).clone();
+  if (protocol == PplProtocol::kLlamaCpp) input.select(1, 0).fill_(bos_id);
+  return input;
+}
+
+PerplexityStats evaluate_perplexity(const Model& model, const std::vector<int32_t>& tokens, int32_t bos_id,
+                                    const PerplexityConfig& config, const WindowProgress& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  PerplexityStats st;
+  st.tokens_total = static_cast<int64_t>(tokens.size());
+  const WindowPlan plan = plan_windows(model, st.tokens_total, bos_id, config);
+  st.context = plan.context;
+  const int64_t first = plan.first_scored, batch = std::max<int64_t>(1, config.batch_windows);
 
   c10::InferenceMode guard;
   const at::Tensor all = at::from_blob(const_cast<int32_t*>(tokens.data()), {st.tokens_total}, at::kInt).to(at::kLong);
   double sum_nll = 0, sum_nll2 = 0;
-  for (int64_t w0 = 0; w0 < n_windows; w0 += batch) {
-    const int64_t nb = std::min(batch, n_windows - w0);
-    at::Tensor input = all.narrow(0, w0 * st.context, nb * st.context).view({nb, st.context}).clone();
-    const at::Tensor targets = input.narrow(1, first + 1, st.context - first - 1);
-    if (llamacpp) input.select(1, 0).fill_(bos_id);
-    const at::Tensor logits = forward(model, input).narrow(1, first, st.context - first - 1);
+  for (int64_t w0 = 0; w0 < plan.windows; w0 += batch) {
+    const int64_t nb = std::min(batch, plan.windows - w0);
+    const at::Tensor targets =
+        all.narrow(0, w0 * st.context, nb * st.context).view({nb, st.context}).narrow(1, first + 1, plan.scored_per_window());
+    const at::Tensor input = window_input(all, plan, w0, nb, config.protocol, bos_id);
+    const at::Tensor logits = forward(model, input).narrow(1, first, plan.scored_per_window());
     // NLL = logsumexp(logits) - logit[target]: one pass over the vocabulary, no log-softmax copy.
     const at::Tensor nll = at::logsumexp(logits, -1) - logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1);
     const at::Tensor nll64 = nll.to(at::kDouble);
@@ -94,7 +107,7 @@ PerplexityStats evaluate_perplexity(const Model& model, const std::vector<int32_
     sum_nll2 += nll64.pow(2).sum().item<double>();
     st.tokens_scored += nll.numel();
     st.windows += nb;
-    if (progress) progress(st.windows, n_windows);
+    if (progress) progress(st.windows, plan.windows);
   }
   const double n = static_cast<double>(st.tokens_scored);
   st.mean_nll = sum_nll / n;

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <ATen/ATen.h>
+
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -55,6 +57,20 @@ std::vector<int32_t> tokenize_for_perplexity(const std::string& raw, const Token
 
 // Window length the protocol uses for this model when config.context is 0.
 int64_t default_context(const Model& model, PplProtocol protocol);
+
+// Which windows and positions a protocol scores, validated against the model.
+struct WindowPlan {
+  int64_t context = 0;
+  int64_t windows = 0;       // non-overlapping windows evaluated (remainder dropped, max_windows applied)
+  int64_t first_scored = 0;  // logits at positions [first_scored, context − 1) predict the next token
+  int64_t scored_per_window() const { return context - first_scored - 1; }
+};
+WindowPlan plan_windows(const Model& model, int64_t n_tokens, int32_t bos_id, const PerplexityConfig& config);
+
+// Windows [w0, w0 + n) as model input [n, context] (int64); the llama.cpp
+// protocol's first token is replaced by BOS. `all` holds every token (int64).
+at::Tensor window_input(const at::Tensor& all, const WindowPlan& plan, int64_t w0, int64_t n, PplProtocol protocol,
+                        int32_t bos_id);
 
 // Called after each batch with (windows done, windows total).
 using WindowProgress = std::function<void(int64_t, int64_t)>;
