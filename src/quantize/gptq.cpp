@@ -131,8 +131,8 @@ IntegerWeights quantize_gptq(const at::Tensor& weight, const at::Tensor& hessian
   at::Tensor w = at::empty({out, in}, at::kFloat);
   w.copy_(weight);
   // Symmetrized so the result does not depend on which triangle the factorization reads.
-  at::Tensor h = hessian.to(at::kDouble);
-  h = ((h + h.t()) * 0.5).contiguous();
+  at::Tensor h = hessian.to(at::kFloat);
+  h = ((h + h.t()) * 0.5f).contiguous();
 
   // Dead inputs (never active in calibration) carry no signal: their weights are
   // dropped and a unit diagonal keeps H invertible.
@@ -228,6 +228,7 @@ IntegerWeights quantize_gptq(const at::Tensor& weight, const at::Tensor& hessian
   if (stats != nullptr) {
     stats->damp_used = factor.damp;
     stats->damp_retries = factor.retries;
+    stats->factor_fp64 = factor.fp64;
     stats->dead_columns = dead_columns;
     stats->weighted_error = loss.sum().item<double>();
   }

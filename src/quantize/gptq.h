@@ -25,6 +25,7 @@ struct GptqConfig {
 struct GptqStats {
   double damp_used = 0;        // λ actually added (after any retries)
   int damp_retries = 0;
+  bool factor_fp64 = false;    // float32 factorization failed and float64 was used
   int64_t dead_columns = 0;    // diag(H) == 0: inputs never active, weights set to 0
   double weighted_error = 0;   // Σ over columns of err² / Hinv_ii²  (GPTQ's Losses, summed)
 };

@@ -9,11 +9,10 @@ namespace {
 // retry then starts from this fraction of mean(diag H) instead.
 constexpr double kFirstRetryDampFraction = 1e-4;
 
-// The factor, or an undefined tensor when H + λI is not positive-definite in fp64.
-// fp64 because the inverse of a Hessian with eigenvalues spread over many decades
-// loses most fp32 digits; the GPTQ loop itself then runs on the fp32 copy.
-at::Tensor try_factor(const at::Tensor& hessian_f64, double damp) {
-  at::Tensor damped = hessian_f64.clone();
+// The factor as float32, or an undefined tensor when H + λI is not
+// positive-definite in H's precision (or the factor is not usable).
+at::Tensor try_factor(const at::Tensor& hessian, double damp) {
+  at::Tensor damped = hessian.clone();
   damped.diagonal().add_(damp);
   auto [lower, info] = at::linalg_cholesky_ex(damped);
   if (info.item<int64_t>() != 0) return {};
@@ -30,14 +29,23 @@ at::Tensor try_factor(const at::Tensor& hessian_f64, double damp) {
 
 }  // namespace
 
-InverseFactor damped_inverse_factor(const at::Tensor& hessian_f64, double percdamp, int max_retries) {
-  SLMKIT_ASSERT(hessian_f64.scalar_type() == at::kDouble && hessian_f64.dim() == 2);
-  const double mean_diag = hessian_f64.diagonal().mean().item<double>();
+InverseFactor damped_inverse_factor(const at::Tensor& hessian, double percdamp, int max_retries) {
+  SLMKIT_ASSERT((hessian.scalar_type() == at::kFloat || hessian.scalar_type() == at::kDouble) && hessian.dim() == 2);
+  const double mean_diag = hessian.diagonal().to(at::kDouble).mean().item<double>();
   SLMKIT_ASSERT(mean_diag > 0, "dead columns must have been replaced before damping");
+  // The float64 copy is made only if float32 ever fails: a Hessian with
+  // eigenvalues spread over many decades can lose too many float32 digits.
+  const at::Tensor h32 = hessian.to(at::kFloat);
+  at::Tensor h64;
   InverseFactor result;
   double damp = percdamp * mean_diag;
   for (int attempt = 0; attempt <= max_retries; ++attempt) {
-    at::Tensor upper = try_factor(hessian_f64, damp);
+    at::Tensor upper = try_factor(h32, damp);
+    if (!upper.defined()) {
+      if (!h64.defined()) h64 = hessian.to(at::kDouble);
+      upper = try_factor(h64, damp);
+      result.fp64 = upper.defined();
+    }
     if (upper.defined()) {
       result.upper = upper;
       result.damp = damp;
@@ -46,7 +54,7 @@ InverseFactor damped_inverse_factor(const at::Tensor& hessian_f64, double percda
     }
     damp = damp > 0 ? damp * 10 : kFirstRetryDampFraction * mean_diag;
   }
-  throw Error(cat("GPTQ: the Hessian [", hessian_f64.size(0), ", ", hessian_f64.size(1),
+  throw Error(cat("GPTQ: the Hessian [", hessian.size(0), ", ", hessian.size(1),
                   "] is not positive-definite even with damping ", damp / 10, " (", max_retries,
                   " increases from percdamp ", percdamp, " x mean diagonal ", mean_diag,
                   "); the calibration statistics are broken: check the calibration data for NaN/Inf ",
