@@ -1,10 +1,13 @@
 // slmkit quantize MODEL --out DIR: weight-only RTN/GPTQ quantization with calibration.
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 
 #include <ATen/Parallel.h>
 
 #include "cli.h"
 #include "core/error.h"
+#include "core/process_stats.h"
 #include "eval/perplexity.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
@@ -13,6 +16,7 @@
 #include "pipeline/output_dir.h"
 #include "pipeline/progress.h"
 #include "pipeline/quantize_model.h"
+#include "pipeline/quantize_resume.h"
 #include "pipeline/recipe.h"
 
 namespace slmkit::cli {
@@ -39,6 +43,49 @@ QuantOverride parse_override(const std::string& spec, const QuantGrid& base) {
   return o;
 }
 
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+// Saves through the resume store after every block, then honours SIGINT/SIGTERM
+// (stop after the block just saved) and, for tests, SLMKIT_TEST_KILL_AFTER_BLOCK=N
+// (SIGKILL itself once block N is saved: a real kill at a known point).
+class CheckpointAndStop : public BlockCheckpoint {
+ public:
+  CheckpointAndStop(QuantizeResumeStore& store, std::string out_dir, Progress& progress)
+      : store_(store), out_dir_(std::move(out_dir)), progress_(progress) {
+    if (const char* k = std::getenv("SLMKIT_TEST_KILL_AFTER_BLOCK")) kill_after_ = std::atoll(k);
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
+  }
+  ~CheckpointAndStop() override {
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+  }
+  int64_t restore(Model& model, at::Tensor* next_inputs, std::vector<TensorReport>* reports) override {
+    const int64_t finished = store_.restore(model, next_inputs, reports);
+    if (finished > 0)
+      std::fprintf(stderr, "resuming: %lld of %lld blocks (%zu tensors) were finished by the interrupted run\n",
+                   static_cast<long long>(finished), static_cast<long long>(model.config.num_layers()),
+                   reports->size());
+    progress_.skip(static_cast<int64_t>(reports->size()));
+    return finished;
+  }
+  void save(const Model& model, int64_t layer, const at::Tensor& next_inputs,
+            const std::vector<TensorReport>& reports) override {
+    store_.save(model, layer, next_inputs, reports);
+    if (layer == kill_after_) std::raise(SIGKILL);
+    SLMKIT_CHECK(g_stop_signal == 0 || layer + 1 == model.config.num_layers(), "stopped by signal ",
+                 static_cast<int>(g_stop_signal), " after block ", layer, " of ", model.config.num_layers(),
+                 "; progress is saved: rerun the same command with --resume to continue (output ", out_dir_, ")");
+  }
+
+ private:
+  QuantizeResumeStore& store_;
+  std::string out_dir_;
+  Progress& progress_;
+  int64_t kill_after_ = -1;
+};
+
 std::string methods_help() {
   std::string s = "method:";
   for (const auto& m : quant_methods()) s += cat("\n  ", m.name, ": ", m.summary);
@@ -53,7 +100,7 @@ int run_quantize(const std::vector<std::string>& args) {
   QuantizeRecipe recipe;
   CalibrationConfig calib;
   std::vector<std::string> overrides;
-  bool force = false, no_true_sequential = false, quiet = false;
+  bool force = false, resume = false, no_true_sequential = false, quiet = false;
   po::options_description desc("quantize options");
   desc.add_options()
       ("model", po::value<std::string>(&model_path)->required(), "checkpoint directory or file")
@@ -79,7 +126,9 @@ int run_quantize(const std::vector<std::string>& args) {
       ("seed", po::value<uint64_t>(&calib.seed)->default_value(0), "seed for drawing calibration windows")
       ("chunk", po::value<int64_t>(&recipe.chunk)->default_value(recipe.chunk),
        "calibration windows per forward call (memory vs speed)")
-      ("force", po::bool_switch(&force), "overwrite an existing output directory")
+      ("force", po::bool_switch(&force), "overwrite an existing output directory (and any interrupted run in it)")
+      ("resume", po::bool_switch(&resume),
+       "continue an interrupted run in --out from its last finished block (same command otherwise)")
       ("json", po::value<std::string>(&json_path), "write the per-tensor report and summary as JSON")
       ("quiet,q", po::bool_switch(&quiet), "no per-tensor lines");
   add_common_options(desc, common);
@@ -119,7 +168,16 @@ int run_quantize(const std::vector<std::string>& args) {
   std::vector<QuantOverride> typed;
   for (const auto& o : overrides) typed.push_back(parse_override(o, recipe.gptq.grid));
   recipe.overrides.insert(recipe.overrides.begin(), typed.begin(), typed.end());
-  prepare_output_dir(out_dir, force);  // before hours of work, not after
+  // Before hours of work, not after. An interrupted run's directory is reused
+  // only with --resume, and discarded only with --force.
+  const bool interrupted = QuantizeResumeStore::present(out_dir);
+  SLMKIT_CHECK(!interrupted || resume || force, out_dir,
+               " holds an interrupted quantize run; pass --resume to continue it or --force to start over");
+  SLMKIT_CHECK(!(resume && force), "--resume and --force contradict each other: choose one");
+  if (interrupted && force) QuantizeResumeStore(out_dir, "").remove();
+  prepare_output_dir(out_dir, force || (resume && interrupted));
+  if (resume && !interrupted)
+    std::fprintf(stderr, "--resume: no interrupted run in %s, starting from the first block\n", out_dir.c_str());
   if (calib_path.empty()) calib_path = data_dir() + "/text/wikitext-2/wiki.valid.tokens";
 
   auto model = load_model_for_cli(model_path, common);
@@ -139,6 +197,8 @@ int run_quantize(const std::vector<std::string>& args) {
 
   Progress progress("quantize", model->config.num_layers() * static_cast<int64_t>(model->block_linear_names().size()),
                     "tensors", !quiet);
+  QuantizeResumeStore store(out_dir, quantize_job_fingerprint(*model, windows, recipe));
+  CheckpointAndStop checkpoint(store, out_dir, progress);
   const QuantizeSummary summary = quantize_model(*model, windows, recipe, [&](const TensorReport& r, int64_t done, int64_t total) {
     if (!quiet)
       std::fprintf(stderr, "  %-40s [%lld x %lld] %-18s rel.err %.3e  %.2f s  (%lld/%lld)\n", r.name.c_str(),
@@ -146,27 +206,28 @@ int run_quantize(const std::vector<std::string>& args) {
                    r.kept_dense ? "kept dense" : describe(r.grid).c_str(), r.relative_error, r.seconds,
                    static_cast<long long>(done), static_cast<long long>(total));
     progress.update(done);
-  });
+  }, &checkpoint);
   progress.finish();
 
   save_model(*model, out_dir);
   copy_tokenizer_files(model_path, out_dir);
+  store.remove();
   std::printf("quantized %s with %s %s in %.1f s: block linears %.2f MiB -> %.2f MiB (%.2f bits/weight incl. scales), "
-              "model %.2f MiB -> %.2f MiB; written to %s\n",
+              "model %.2f MiB -> %.2f MiB, peak RSS %.0f MiB; written to %s\n",
               model_path.c_str(), recipe.method.c_str(), describe(recipe.gptq.grid).c_str(), summary.seconds,
               summary.linear_bytes_before / 1048576.0, summary.linear_bytes_after / 1048576.0, summary.bits_per_weight,
-              summary.model_bytes_before / 1048576.0, summary.model_bytes_after / 1048576.0, out_dir.c_str());
+              summary.model_bytes_before / 1048576.0, summary.model_bytes_after / 1048576.0,
+              peak_rss_bytes() / 1048576.0, out_dir.c_str());
   if (!json_path.empty()) {
     nlohmann::json tensors = nlohmann::json::array();
-    for (const auto& r : summary.tensors)
-      tensors.push_back({{"name", r.name}, {"out", r.out_features}, {"in", r.in_features}, {"bits", r.grid.bits},
-                         {"group_size", r.grid.group_size}, {"kept_dense", r.kept_dense},
-                         {"relative_error", r.relative_error}, {"damp", r.damp}, {"seconds", r.seconds}});
+    for (const auto& r : summary.tensors) tensors.push_back(tensor_report_json(r));
     nlohmann::json j = {{"model", model_path}, {"out", out_dir}, {"method", recipe.method},
                         {"grid", describe(recipe.gptq.grid)}, {"act_order", recipe.gptq.act_order},
                         {"calibration", {{"text", calib_path}, {"samples", calib.samples}, {"seq_len", calib.seq_len},
                                          {"seed", calib.seed}}},
-                        {"seconds", summary.seconds}, {"bits_per_weight", summary.bits_per_weight},
+                        {"seconds", summary.seconds}, {"block_seconds", summary.block_seconds},
+                        {"peak_rss_bytes", peak_rss_bytes()}, {"threads", at::get_num_threads()},
+                        {"bits_per_weight", summary.bits_per_weight},
                         {"model_bytes_before", summary.model_bytes_before}, {"model_bytes_after", summary.model_bytes_after},
                         {"tensors", tensors}};
     write_file_atomic(json_path, j.dump(2) + "\n");

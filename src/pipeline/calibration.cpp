@@ -62,6 +62,16 @@ void BlockRunner::advance(at::Tensor outputs) {
   ++layer_;
 }
 
+void BlockRunner::restart_at(int64_t layer, at::Tensor inputs) {
+  SLMKIT_CHECK(layer >= 0 && layer < model_.config.num_layers(), "cannot restart calibration at block ", layer, " of ",
+               model_.config.num_layers());
+  SLMKIT_CHECK(inputs.sizes() == inputs_.sizes() && inputs.scalar_type() == inputs_.scalar_type(),
+               "saved block inputs have shape ", inputs.sizes(), " ", inputs.scalar_type(), "; this run needs ",
+               inputs_.sizes(), " ", inputs_.scalar_type());
+  inputs_ = std::move(inputs);
+  layer_ = layer;
+}
+
 int64_t BlockRunner::activation_bytes() const {
   return 2 * inputs_.numel() * static_cast<int64_t>(inputs_.element_size());
 }

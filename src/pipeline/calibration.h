@@ -58,6 +58,8 @@ class BlockRunner {
   at::Tensor run(const LinearTap* tap, bool keep_outputs) const;
   // Moves to the next block with `outputs` as its inputs.
   void advance(at::Tensor outputs);
+  // Jumps to block `layer` with `inputs` (saved by an earlier run) as its inputs.
+  void restart_at(int64_t layer, at::Tensor inputs);
   // Peak bytes of activations this runner holds (inputs + outputs), for the up-front estimate.
   int64_t activation_bytes() const;
 

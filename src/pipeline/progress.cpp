@@ -32,7 +32,9 @@ void Progress::update(int64_t done, const std::string& detail) {
   if (done < total_ && since_print < (tty_ ? 0.25 : 5.0)) return;
   last_print_ = now;
   const double elapsed = elapsed_seconds();
-  const double eta = done > 0 ? elapsed * static_cast<double>(total_ - done) / static_cast<double>(done) : NAN;
+  const int64_t done_here = done - skipped_;
+  const double eta =
+      done_here > 0 ? elapsed * static_cast<double>(total_ - done) / static_cast<double>(done_here) : NAN;
   std::fprintf(stderr, "%s[%s] %lld/%lld %s  %5.1f%%  %s elapsed  ETA %s%s%s%s", tty_ ? "\r\033[K" : "",
                label_.c_str(), static_cast<long long>(done), static_cast<long long>(total_), unit_.c_str(),
                total_ > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total_) : 100.0,

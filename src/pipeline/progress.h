@@ -14,6 +14,9 @@ class Progress {
   Progress(std::string label, int64_t total, std::string unit, bool enabled = true);
   // Reports `done` of total; `detail` is appended (e.g. "ppl 123.4").
   void update(int64_t done, const std::string& detail = "");
+  // `done` items were finished by an earlier process (a resumed run): they count
+  // towards the total but not towards this run's rate, so the ETA stays honest.
+  void skip(int64_t done) { skipped_ = done; }
   // Prints the final line with the elapsed time.
   void finish(const std::string& summary = "");
   double elapsed_seconds() const;
@@ -21,6 +24,7 @@ class Progress {
  private:
   std::string label_, unit_;
   int64_t total_;
+  int64_t skipped_ = 0;
   bool enabled_, tty_;
   std::chrono::steady_clock::time_point start_, last_print_;
 };

@@ -70,21 +70,30 @@ int64_t model_storage_bytes(const Model& model) {
 }
 
 QuantizeSummary quantize_model(Model& model, const at::Tensor& windows, const QuantizeRecipe& recipe,
-                               const TensorProgress& progress) {
+                               const TensorProgress& progress, BlockCheckpoint* checkpoint) {
   const auto t0 = Clock::now();
   bool known = false;
   for (const auto& m : quant_methods()) known = known || recipe.method == m.name;
   SLMKIT_CHECK(known, "unknown quantization method \"", recipe.method, "\" (see slmkit quantize --help)");
   QuantizeSummary summary;
-  summary.model_bytes_before = model_storage_bytes(model);
   const auto groups = sequential_groups(model, recipe.true_sequential);
   const int64_t total = model.config.num_layers() * static_cast<int64_t>(model.block_linear_names().size());
-  int64_t done = 0, quantized_weights = 0, quantized_bytes = 0;
 
   c10::InferenceMode guard;
   BlockRunner runner(model, windows, recipe.chunk);
+  // model_bytes_before is taken before a restore changes the finished blocks.
+  summary.model_bytes_before = model_storage_bytes(model);
+  int64_t first_layer = 0;
+  if (checkpoint) {
+    at::Tensor next_inputs;
+    first_layer = checkpoint->restore(model, &next_inputs, &summary.tensors);
+    SLMKIT_ASSERT(first_layer >= 0 && first_layer <= model.config.num_layers(), "restored ", first_layer, " blocks");
+    if (first_layer > 0 && first_layer < model.config.num_layers()) runner.restart_at(first_layer, next_inputs);
+  }
   const bool awq = recipe.method == "awq";
-  for (int64_t layer = 0; layer < model.config.num_layers(); ++layer) {
+  summary.block_seconds.assign(static_cast<size_t>(model.config.num_layers()), 0.0);
+  for (int64_t layer = first_layer; layer < model.config.num_layers(); ++layer) {
+    const auto t_block = Clock::now();
     const std::string prefix = Model::layer_prefix(layer);
     // AWQ propagates full-precision activations: the block's outputs before any change.
     at::Tensor fp_outputs;
@@ -129,7 +138,7 @@ QuantizeSummary quantize_model(Model& model, const at::Tensor& windows, const Qu
         const QuantOverride* ov = find_override(recipe, name);
         rep.grid = ov ? ov->grid : recipe.gptq.grid;
         rep.kept_dense = ov && ov->keep_dense;
-        summary.linear_bytes_before += linear.storage_bytes();
+        rep.bytes_before = linear.storage_bytes();
         if (!rep.kept_dense) {
           const at::Tensor w = linear.dense_weight().to(at::kFloat);
           const auto alias = same_input_as.find(name);
@@ -147,25 +156,44 @@ QuantizeSummary quantize_model(Model& model, const at::Tensor& windows, const Qu
           QuantizedWeights packed = pack_gptq(iw);
           rep.relative_error = relative_error(w, packed.dequantize(at::kFloat), xtx);
           linear.weights = std::move(packed);
-          quantized_weights += rep.out_features * rep.in_features;
-          quantized_bytes += linear.storage_bytes();
         }
-        summary.linear_bytes_after += linear.storage_bytes();
+        rep.bytes_after = linear.storage_bytes();
         rep.seconds = std::chrono::duration<double>(Clock::now() - tl).count();
         summary.tensors.push_back(rep);
-        ++done;
-        if (progress) progress(rep, done, total);
+        if (progress) progress(rep, static_cast<int64_t>(summary.tensors.size()), total);
       }
     }
     // GPTQ's sequential mode: the quantized block's outputs feed the next block.
-    if (layer + 1 < model.config.num_layers())
-      runner.advance(awq ? fp_outputs : runner.run(nullptr, /*keep_outputs=*/true));
+    const bool last = layer + 1 == model.config.num_layers();
+    if (!last) runner.advance(awq ? fp_outputs : runner.run(nullptr, /*keep_outputs=*/true));
+    summary.block_seconds[static_cast<size_t>(layer)] = std::chrono::duration<double>(Clock::now() - t_block).count();
+    if (checkpoint) checkpoint->save(model, layer, last ? at::Tensor() : runner.inputs(), summary.tensors);
+  }
+  int64_t quantized_weights = 0, quantized_bytes = 0;
+  for (const TensorReport& r : summary.tensors) {
+    summary.linear_bytes_before += r.bytes_before;
+    summary.linear_bytes_after += r.bytes_after;
+    if (r.kept_dense) continue;
+    quantized_weights += r.out_features * r.in_features;
+    quantized_bytes += r.bytes_after;
   }
   summary.model_bytes_after = model_storage_bytes(model);
   summary.bits_per_weight =
       quantized_weights > 0 ? 8.0 * static_cast<double>(quantized_bytes) / static_cast<double>(quantized_weights) : 0;
   summary.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return summary;
+}
+
+std::string describe_recipe(const QuantizeRecipe& r) {
+  const GptqConfig& g = r.gptq;
+  std::string s = cat("method=", r.method, " bits=", g.grid.bits, " group=", g.grid.group_size,
+                      " sym=", g.grid.symmetric, " percdamp=", g.percdamp, " block=", g.block_size,
+                      " act_order=", g.act_order, " static_groups=", g.static_groups,
+                      " damp_retries=", g.max_damp_retries, " true_sequential=", r.true_sequential,
+                      " chunk=", r.chunk);
+  for (const QuantOverride& o : r.overrides)
+    s += cat(" override[", o.pattern, "]=", o.keep_dense ? std::string("dense") : describe(o.grid));
+  return s;
 }
 
 }  // namespace slmkit

@@ -48,6 +48,7 @@ struct TensorReport {
   double relative_error = 0;  // ‖X(W−Q)ᵀ‖² / ‖XWᵀ‖² on the calibration inputs
   double seconds = 0;
   double damp = 0;            // GPTQ damping actually used
+  int64_t bytes_before = 0, bytes_after = 0;  // the linear's storage before and after
 };
 
 struct QuantizeSummary {
@@ -56,15 +57,36 @@ struct QuantizeSummary {
   int64_t model_bytes_before = 0, model_bytes_after = 0;    // every tensor
   double bits_per_weight = 0;  // over the quantized linears, scales/zeros/g_idx included
   double seconds = 0;
+  std::vector<double> block_seconds;  // wall time of each block (calibration passes included); 0 = restored
 };
 
 // Called after each tensor with (report, tensors done, tensors total).
 using TensorProgress = std::function<void(const TensorReport&, int64_t, int64_t)>;
 
+// Where a run keeps its progress between blocks so that a killed run can go on
+// (`quantize --resume`). Everything a block's quantization depends on is the
+// model as left by the blocks before it and that block's inputs, so saving both
+// after each block makes a resumed run compute exactly what an uninterrupted one would.
+class BlockCheckpoint {
+ public:
+  virtual ~BlockCheckpoint() = default;
+  // Restores saved progress: the tensors of the finished blocks into `model`, the
+  // next block's inputs and the reports so far. Returns the number of finished
+  // blocks (0: nothing saved, leave everything as it is).
+  virtual int64_t restore(Model& model, at::Tensor* next_inputs, std::vector<TensorReport>* reports) = 0;
+  // Block `layer` is finished; `next_inputs` is undefined after the last block.
+  virtual void save(const Model& model, int64_t layer, const at::Tensor& next_inputs,
+                    const std::vector<TensorReport>& reports) = 0;
+};
+
 // windows: int64 [N, L] calibration tokens. Quantizes the decoder blocks' linears
-// (lm_head and embeddings stay as they are).
+// (lm_head and embeddings stay as they are). With a checkpoint, continues from
+// what it restores and saves after every block.
 QuantizeSummary quantize_model(Model& model, const at::Tensor& windows, const QuantizeRecipe& recipe,
-                               const TensorProgress& progress = {});
+                               const TensorProgress& progress = {}, BlockCheckpoint* checkpoint = nullptr);
+
+// Every setting that changes the result, as one canonical line (for fingerprints).
+std::string describe_recipe(const QuantizeRecipe& recipe);
 
 // Bytes of all parameters as stored (dense: element size; quantized: packed).
 int64_t model_storage_bytes(const Model& model);

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/checkpoint.h"
+#include "cli/run_slmkit.h"
 #include "test_util.h"
 
 namespace slmkit {
@@ -22,43 +23,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// fork/exec with stdout and stderr sent to files: no shell, so paths need no quoting.
-RunResult run_slmkit(const std::vector<std::string>& args) {
-  const std::string dir = test::make_temp_dir();
-  const std::string out_path = dir + "/stdout", err_path = dir + "/stderr";
-  const std::string binary = test::slmkit_binary();
-  std::vector<char*> argv{const_cast<char*>(binary.c_str())};
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {  // child: only async-signal-safe calls until exec
-    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out < 0 || err < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(126);
-    ::execv(binary.c_str(), argv.data());
-    ::_exit(127);
-  }
-  RunResult r;
-  int status = 0;
-  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = read_all(out_path);
-  r.err = read_all(err_path);
-  return r;
-}
+using test::RunResult;
+using test::run_slmkit;
 
 // A user error: status 1, the command's error prefix, and the specific reason.
 void expect_user_error(const RunResult& r, const std::string& command, const std::string& reason) {
