@@ -15,7 +15,8 @@ const slmkit::cli::Command kCommands[] = {
     {"eval", "perplexity of a model on a text (GPTQ or llama.cpp protocol)", slmkit::cli::run_eval},
     {"inspect", "architecture, parameter count, dtypes and tensors of a checkpoint", slmkit::cli::run_inspect},
     {"generate", "generate text from a prompt (greedy or sampled)", slmkit::cli::run_generate},
-    {"quantize", "weight-only quantization (RTN, GPTQ) to 2-8 bits, saved in GPTQ format", slmkit::cli::run_quantize},
+    {"quantize", "weight-only quantization (RTN, GPTQ, AWQ) to 2-8 bits, saved in GPTQ format", slmkit::cli::run_quantize},
+    {"synth", "a random-weight checkpoint with a real architecture's shapes (for speed work)", slmkit::cli::run_synth},
 };
 
 void print_usage(std::FILE* out) {
