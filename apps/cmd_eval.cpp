@@ -1,4 +1,5 @@
-// slmkit eval MODEL: perplexity on a text file under the GPTQ or llama.cpp protocol.
+// slmkit eval MODEL: perplexity on a text file under the GPTQ or llama.cpp
+// protocol, KL divergence against a base model, and zero-shot task accuracy.
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -9,16 +10,80 @@
 #include "core/error.h"
 #include "eval/kl_divergence.h"
 #include "eval/perplexity.h"
+#include "eval/tasks.h"
+#include "eval/zero_shot.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
 #include "pipeline/progress.h"
 
 namespace slmkit::cli {
+namespace {
+
+std::string tasks_help() {
+  std::string s = "comma-separated zero-shot tasks (files in $SLMKIT_DATA/tasks):";
+  for (const auto& t : task_specs()) s += cat("\n  ", t.name, " (", t.primary, "): ", t.format);
+  return s;
+}
+
+std::vector<std::string> split_commas(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    if (comma > start) out.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+// Runs the tasks, prints a table, returns the JSON records.
+nlohmann::json run_tasks(const Model& model, const Tokenizer& tokenizer, const std::string& task_list, int64_t limit,
+                         bool quiet) {
+  nlohmann::json records = nlohmann::json::array();
+  std::vector<TaskResult> results;
+  for (const std::string& name : split_commas(task_list)) {
+    const TaskSpec& spec = task_spec(name);
+    const std::string path = data_dir() + "/tasks/" + spec.file;
+    const std::string labels = spec.labels_file ? read_text_file(data_dir() + "/tasks/" + spec.labels_file) : "";
+    const std::vector<TaskDoc> docs = parse_task(spec, read_text_file(path), labels, path);
+    const int64_t n = limit > 0 ? std::min<int64_t>(limit, static_cast<int64_t>(docs.size()))
+                                : static_cast<int64_t>(docs.size());
+    Progress progress(name, n, "docs", !quiet);
+    results.push_back(evaluate_task(model, tokenizer, spec, docs, limit,
+                                    [&](int64_t done, int64_t) { progress.update(done); }));
+    progress.finish();
+  }
+  std::printf("%-16s %7s  %-9s %8s  %8s\n", "task", "docs", "metric", "value", "stderr");
+  for (size_t i = 0; i < results.size(); ++i) {
+    const TaskResult& r = results[i];
+    const TaskSpec& spec = task_spec(r.task);
+    auto row = [&](const char* metric, const MetricValue& m) {
+      std::printf("%-16s %7lld  %-9s %7.2f%%  %7.2f%%%s\n", r.task.c_str(), static_cast<long long>(r.docs), metric,
+                  100 * m.value, 100 * m.stderr_, std::string(metric) == spec.primary ? "  *" : "");
+    };
+    row("acc", r.acc);
+    nlohmann::json j = {{"task", r.task}, {"docs", r.docs}, {"primary", spec.primary}, {"seconds", r.seconds},
+                        {"acc", r.acc.value}, {"acc_stderr", r.acc.stderr_}};
+    if (spec.kind == TaskKind::kMultipleChoice) {  // acc_norm only where the choices are continuations
+      row("acc_norm", r.acc_norm);
+      j["acc_norm"] = r.acc_norm.value;
+      j["acc_norm_stderr"] = r.acc_norm.stderr_;
+    } else if (spec.kind == TaskKind::kLastWord) {
+      std::printf("%-16s %7lld  %-9s %8.3f\n", r.task.c_str(), static_cast<long long>(r.docs), "ppl", r.perplexity);
+      j["perplexity"] = r.perplexity;
+    }
+    records.push_back(j);
+  }
+  std::printf("(* = the metric usually reported for the task)\n");
+  return records;
+}
+
+}  // namespace
 
 int run_eval(const std::vector<std::string>& args) {
   CommonOptions common;
-  std::string model_path, text_path, protocol_str, json_path, kl_base;
-  int64_t seq_len = 0, batch = 0, max_windows = 0;
+  std::string model_path, text_path, protocol_str, json_path, kl_base, task_list;
+  int64_t seq_len = 0, batch = 0, max_windows = 0, limit = 0;
   bool quiet = false;
   po::options_description desc("eval options");
   desc.add_options()
@@ -34,6 +99,8 @@ int run_eval(const std::vector<std::string>& args) {
       ("json", po::value<std::string>(&json_path), "also write all results as JSON to this path")
       ("kl-base", po::value<std::string>(&kl_base),
        "also report KL(base || model) and top-1 agreement against this base model on the same windows")
+      ("tasks", po::value<std::string>(&task_list), tasks_help().c_str())
+      ("limit", po::value<int64_t>(&limit)->default_value(0), "score only the first N documents of each task (0 = all)")
       ("quiet,q", po::bool_switch(&quiet), "no progress lines");
   add_common_options(desc, common);
   po::variables_map vm;
@@ -41,6 +108,20 @@ int run_eval(const std::vector<std::string>& args) {
                   desc, "model", 1, vm))
     return 0;
   apply_threads(common);
+  SLMKIT_CHECK(limit >= 0, "--limit must be >= 0");
+  // With --tasks, perplexity runs only when a text is named explicitly.
+  if (!task_list.empty() && text_path.empty()) {
+    auto model = load_model_for_cli(model_path, common);
+    auto tokenizer = load_tokenizer_for_cli(model_path, common);
+    const nlohmann::json tasks = run_tasks(*model, *tokenizer, task_list, limit, quiet);
+    if (!json_path.empty())
+      write_file_atomic(json_path, nlohmann::json{{"model", model_path},
+                                                  {"threads", at::get_num_threads()},
+                                                  {"dtype", common.dtype},
+                                                  {"tokenizer", tokenizer->describe()},
+                                                  {"tasks", tasks}}.dump(2) + "\n");
+    return 0;
+  }
   if (text_path.empty()) text_path = data_dir() + "/text/wikitext-2/wiki.test.raw";
 
   PerplexityConfig cfg;
@@ -82,6 +163,7 @@ int run_eval(const std::vector<std::string>& args) {
                 kl.mean_kl, kl.p99_kl, kl.max_kl, 100.0 * kl.top1_agreement, with_commas(kl.tokens).c_str(),
                 kl_base.c_str());
   }
+  const nlohmann::json tasks = task_list.empty() ? nlohmann::json() : run_tasks(*model, *tokenizer, task_list, limit, quiet);
   if (!json_path.empty()) {
     nlohmann::json j = {{"model", model_path},
                         {"text", text_path},
@@ -101,6 +183,7 @@ int run_eval(const std::vector<std::string>& args) {
     if (!kl_base.empty())
       j["kl"] = {{"base", kl_base}, {"mean", kl.mean_kl}, {"p99", kl.p99_kl}, {"max", kl.max_kl},
                  {"top1_agreement", kl.top1_agreement}, {"tokens", kl.tokens}};
+    if (!task_list.empty()) j["tasks"] = tasks;
     write_file_atomic(json_path, j.dump(2) + "\n");
   }
   return 0;
