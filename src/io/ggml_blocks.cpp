@@ -3,11 +3,7 @@
 // llama.cpp's reference quantizers run in ggml-base, built for the baseline ISA
 // without fused multiply-add; contracting a·b + c into one rounding here (GCC does
 // so by default for C++ under -march=native) would change rare K-quant choices.
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+// CMakeLists.txt compiles this file with -ffp-contract=off.
 
 #include <algorithm>
 #include <array>
