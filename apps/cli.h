@@ -27,6 +27,7 @@ int run_inspect(const std::vector<std::string>& args);
 int run_generate(const std::vector<std::string>& args);
 int run_quantize(const std::vector<std::string>& args);
 int run_synth(const std::vector<std::string>& args);
+int run_compare(const std::vector<std::string>& args);
 
 struct CommonOptions {
   int threads = 0;  // 0 = all cores

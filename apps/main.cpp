@@ -16,6 +16,8 @@ const slmkit::cli::Command kCommands[] = {
     {"inspect", "architecture, parameter count, dtypes and tensors of a checkpoint", slmkit::cli::run_inspect},
     {"generate", "generate text from a prompt (greedy or sampled)", slmkit::cli::run_generate},
     {"quantize", "weight-only quantization (RTN, GPTQ, AWQ) to 2-8 bits, saved in GPTQ format", slmkit::cli::run_quantize},
+    {"compare", "table and plot of size, perplexity, KL, accuracy and speed for a model and its variants",
+     slmkit::cli::run_compare},
     {"synth", "a random-weight checkpoint with a real architecture's shapes (for speed work)", slmkit::cli::run_synth},
 };
 

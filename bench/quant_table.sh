@@ -12,8 +12,7 @@ slmkit="${SLMKIT_BIN:-$(dirname "$0")/../build/slmkit}"
 mkdir -p "$work"
 settings=("4b-g32:--bits 4 --group-size 32" "3b-g32:--bits 3 --group-size 32" "4b-row:--bits 4 --group-size -1")
 methods=("rtn:--method rtn" "gptq:--method gptq" "gptq-ao:--method gptq --act-order" "awq:--method awq")
-"$slmkit" eval "$model" --threads "$threads" --json "$work/fp32.eval.json" >/dev/null 2>&1 \
-  || [ -s "$work/fp32.eval.json" ]
+[ -s "$work/fp32.eval.json" ] || "$slmkit" eval "$model" --threads "$threads" --json "$work/fp32.eval.json" >/dev/null
 for s in "${settings[@]}"; do
   for m in "${methods[@]}"; do
     cell="${s%%:*}-${m%%:*}"

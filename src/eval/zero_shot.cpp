@@ -45,7 +45,7 @@ MetricValue mean_and_stderr(const std::vector<double>& x) {
 
 EncodedRequest encode_request(const Tokenizer& tokenizer, const TaskRequest& request) {
   std::string context = request.context, continuation = request.continuation;
-  const size_t kept = context.find_last_not_of(' ');
+  const size_t kept = context.find_last_not_of(" \t\n\r\f\v");  // Python's rstrip()
   const size_t cut = kept == std::string::npos ? 0 : kept + 1;
   continuation = context.substr(cut) + continuation;
   context.resize(cut);

@@ -20,7 +20,7 @@
 namespace slmkit {
 
 // The token ids of one request, split as the harness splits them: trailing
-// spaces of the context move to the continuation, context+continuation is
+// whitespace of the context move to the continuation, context+continuation is
 // encoded as one text, and the continuation is what follows the context's own
 // encoding. An empty context is the prefix token alone (BOS, else EOS).
 struct EncodedRequest {
