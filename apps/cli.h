@@ -26,6 +26,7 @@ int run_eval(const std::vector<std::string>& args);
 int run_inspect(const std::vector<std::string>& args);
 int run_generate(const std::vector<std::string>& args);
 int run_quantize(const std::vector<std::string>& args);
+int run_prune(const std::vector<std::string>& args);
 int run_synth(const std::vector<std::string>& args);
 int run_compare(const std::vector<std::string>& args);
 

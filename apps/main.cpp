@@ -18,6 +18,7 @@ const slmkit::cli::Command kCommands[] = {
     {"quantize", "weight-only quantization (RTN, GPTQ, AWQ) to 2-8 bits, saved in GPTQ format", slmkit::cli::run_quantize},
     {"compare", "table and plot of size, perplexity, KL, accuracy and speed for a model and its variants",
      slmkit::cli::run_compare},
+    {"prune", "structured (KV groups, MLP channels), depth or unstructured/2:4 pruning", slmkit::cli::run_prune},
     {"synth", "a random-weight checkpoint with a real architecture's shapes (for speed work)", slmkit::cli::run_synth},
 };
 

@@ -72,6 +72,19 @@ void parse_rope(const json& j, ModelConfig& c, const std::string& path) {
       optional_int(*rs, "original_max_position_embeddings", c.max_positions);
 }
 
+// slmkit extension for non-uniformly pruned models: per-layer sizes.
+void parse_layer_dims(const json& j, int64_t n_layers, const std::string& path, ModelConfig& c) {
+  if (!j.contains("slmkit_layer_dims")) return;
+  const auto& arr = j["slmkit_layer_dims"];
+  SLMKIT_CHECK(arr.is_array() && static_cast<int64_t>(arr.size()) == n_layers, path,
+               ": slmkit_layer_dims must be an array with one entry per layer (", n_layers, ")");
+  for (size_t i = 0; i < arr.size(); ++i) {
+    c.layers[i].num_heads = require_int(arr[i], "num_attention_heads", path);
+    c.layers[i].num_kv_heads = require_int(arr[i], "num_key_value_heads", path);
+    c.layers[i].intermediate_size = require_int(arr[i], "intermediate_size", path);
+  }
+}
+
 ModelConfig parse_llama_family(const json& j, const std::string& type, const std::string& path) {
   ModelConfig c;
   c.model_type = type;
@@ -101,17 +114,7 @@ ModelConfig parse_llama_family(const json& j, const std::string& type, const std
     c.sliding_window = optional_int(j, "sliding_window", 0);
   parse_rope(j, c, path);
   c.layers.assign(static_cast<size_t>(std::max<int64_t>(n_layers, 0)), LayerDims{n_heads, n_kv, ffn});
-  // slmkit extension for non-uniformly pruned models: per-layer sizes.
-  if (j.contains("slmkit_layer_dims")) {
-    const auto& arr = j["slmkit_layer_dims"];
-    SLMKIT_CHECK(arr.is_array() && static_cast<int64_t>(arr.size()) == n_layers, path,
-                 ": slmkit_layer_dims must be an array with one entry per layer (", n_layers, ")");
-    for (size_t i = 0; i < arr.size(); ++i) {
-      c.layers[i].num_heads = require_int(arr[i], "num_attention_heads", path);
-      c.layers[i].num_kv_heads = require_int(arr[i], "num_key_value_heads", path);
-      c.layers[i].intermediate_size = require_int(arr[i], "intermediate_size", path);
-    }
-  }
+  parse_layer_dims(j, n_layers, path, c);
   return c;
 }
 
@@ -134,6 +137,7 @@ ModelConfig parse_gpt2(const json& j, const std::string& path) {
   c.qkv_bias = c.o_bias = c.mlp_bias = true;
   const int64_t ffn = optional_int(j, "n_inner", 4 * c.hidden_size);
   c.layers.assign(static_cast<size_t>(std::max<int64_t>(n_layers, 0)), LayerDims{n_heads, n_heads, ffn});
+  parse_layer_dims(j, n_layers, path, c);
   return c;
 }
 
@@ -382,18 +386,19 @@ json to_hf_config(const ModelConfig& c) {
                            {"high_freq_factor", c.rope_scaling.high_freq_factor},
                            {"original_max_position_embeddings", c.rope_scaling.original_max_positions}};
     }
-    bool uniform = true;
+  }
+  // Per-layer sizes (structured pruning) only when the layers differ.
+  bool uniform = true;
+  for (const auto& l : c.layers)
+    uniform = uniform && l.num_heads == l0.num_heads && l.num_kv_heads == l0.num_kv_heads &&
+              l.intermediate_size == l0.intermediate_size;
+  if (!uniform) {
+    json arr = json::array();
     for (const auto& l : c.layers)
-      uniform = uniform && l.num_heads == l0.num_heads && l.num_kv_heads == l0.num_kv_heads &&
-                l.intermediate_size == l0.intermediate_size;
-    if (!uniform) {
-      json arr = json::array();
-      for (const auto& l : c.layers)
-        arr.push_back({{"num_attention_heads", l.num_heads},
-                       {"num_key_value_heads", l.num_kv_heads},
-                       {"intermediate_size", l.intermediate_size}});
-      j["slmkit_layer_dims"] = arr;
-    }
+      arr.push_back({{"num_attention_heads", l.num_heads},
+                     {"num_key_value_heads", l.num_kv_heads},
+                     {"intermediate_size", l.intermediate_size}});
+    j["slmkit_layer_dims"] = arr;
   }
   if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
   if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];

@@ -28,12 +28,21 @@ at::Tensor draw_calibration_windows(const std::vector<int32_t>& tokens, int64_t 
 
 void InputStats::add(const at::Tensor& x) {
   const at::Tensor flat = x.reshape({-1, x.size(-1)}).to(at::kFloat);
-  if (!xtx.defined()) {
-    xtx = at::zeros({flat.size(1), flat.size(1)}, at::kFloat);
+  if (!abs_sum.defined()) {
+    if (keep_xtx) xtx = at::zeros({flat.size(1), flat.size(1)}, at::kFloat);
     abs_sum = at::zeros({flat.size(1)}, at::kFloat);
+    if (keep_moments) {
+      sum = at::zeros({flat.size(1)}, at::kDouble);
+      sq_sum = at::zeros({flat.size(1)}, at::kDouble);
+    }
   }
-  xtx.addmm_(flat.t(), flat);
+  if (keep_xtx) xtx.addmm_(flat.t(), flat);
   abs_sum.add_(flat.abs().sum(0));
+  if (keep_moments) {
+    const at::Tensor flat64 = flat.to(at::kDouble);
+    sum.add_(flat64.sum(0));
+    sq_sum.add_(flat64.square().sum(0));
+  }
   tokens += flat.size(0);
 }
 

@@ -36,10 +36,17 @@ at::Tensor draw_calibration_windows(const std::vector<int32_t>& tokens, int64_t 
                                     uint64_t seed);
 
 // Σ x xᵀ (fp32, [in, in]), Σ |x| per channel and the token count of one linear's inputs.
+// Pruning criteria also need per-channel moments: with `keep_moments` set before
+// the first add(), Σ x and Σ x² per channel are kept in float64 (variances over
+// many tokens lose too much in float32); with `keep_xtx` cleared the [in, in]
+// product, the costly part, is skipped.
 struct InputStats {
   at::Tensor xtx;
   at::Tensor abs_sum;
   int64_t tokens = 0;
+  at::Tensor sum, sq_sum;  // float64 [in], only with keep_moments
+  bool keep_xtx = true;
+  bool keep_moments = false;
 
   void add(const at::Tensor& x);  // x [..., in]
   at::Tensor abs_mean() const { return abs_sum / static_cast<double>(tokens); }
