@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <algorithm>
 #include <omp.h>
 
 #include <cstdlib>
@@ -63,6 +64,17 @@ std::unique_ptr<Tokenizer> load_tokenizer_for_cli(const std::string& model_path,
 std::string data_dir() {
   const char* env = std::getenv("SLMKIT_DATA");
   return env && *env ? env : "../shared/data";
+}
+
+std::vector<std::string> split_commas(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    if (comma > start) out.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
 }
 
 std::string with_commas(int64_t n) {

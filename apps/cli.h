@@ -53,6 +53,8 @@ std::unique_ptr<Tokenizer> load_tokenizer_for_cli(const std::string& model_path,
 // $SLMKIT_DATA or ../shared/data (relative to the working directory).
 std::string data_dir();
 
+// "a,b,,c" → {"a", "b", "c"} (empty items dropped).
+std::vector<std::string> split_commas(const std::string& list);
 // "12,345,678"
 std::string with_commas(int64_t n);
 

@@ -38,18 +38,8 @@ int run_compare(const std::vector<std::string>& args) {
                   vm))
     return 0;
   apply_threads(common);
-  auto split = [](const std::string& csv) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (start <= csv.size()) {
-      const size_t comma = std::min(csv.find(',', start), csv.size());
-      if (comma > start) out.push_back(csv.substr(start, comma - start));
-      start = comma + 1;
-    }
-    return out;
-  };
   cfg.text_path = text_path.empty() ? data_dir() + "/text/wikitext-2/wiki.test.raw" : text_path;
-  cfg.tasks = split(tasks_csv);
+  cfg.tasks = split_commas(tasks_csv);
   cfg.tasks_dir = data_dir() + "/tasks";
   cfg.speed = !no_speed;
   cfg.threads = at::get_num_threads();
@@ -62,7 +52,7 @@ int run_compare(const std::vector<std::string>& args) {
   }
   SLMKIT_CHECK(cfg.max_windows >= 0 && cfg.kl_windows >= 0 && cfg.task_limit >= 0,
                "--max-windows, --kl-windows and --limit must be >= 0");
-  const auto rows = compare_models(models, split(labels_csv), cfg,
+  const auto rows = compare_models(models, split_commas(labels_csv), cfg,
                                    [](const std::string& s) { std::fprintf(stderr, "[compare] %s\n", s.c_str()); });
   const std::string md = compare_markdown(rows, cfg);
   std::printf("%s", md.c_str());

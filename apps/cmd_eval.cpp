@@ -25,17 +25,6 @@ std::string tasks_help() {
   return s;
 }
 
-std::vector<std::string> split_commas(const std::string& list) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= list.size()) {
-    const size_t comma = std::min(list.find(',', start), list.size());
-    if (comma > start) out.push_back(list.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
 // Runs the tasks, prints a table, returns the JSON records.
 nlohmann::json run_tasks(const Model& model, const Tokenizer& tokenizer, const std::string& task_list, int64_t limit,
                          bool quiet) {
