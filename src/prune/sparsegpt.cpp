@@ -9,7 +9,7 @@
 #include "core/error.h"
 // The damped inverse-Hessian factor is GPTQ's: same damping, same float32 →
 // float64 fallback, so SparseGPT and GPTQ agree on what a Hessian means.
-#include "quantize/gptq_hessian.h"
+#include "linalg/damped_hessian.h"
 
 namespace slmkit {
 namespace {
@@ -90,19 +90,10 @@ at::Tensor prune_sparsegpt(const at::Tensor& weight, const at::Tensor& hessian, 
                            SparseGptStats* stats) {
   check_inputs(weight, hessian, config);
   const int64_t out = weight.size(0), in = weight.size(1);
-  at::Tensor w = at::empty({out, in}, at::kFloat);
-  w.copy_(weight);
-  at::Tensor h = hessian.to(at::kFloat);
-  h = ((h + h.t()) * 0.5f).contiguous();
-  // Dead inputs carry no signal: their weights go and a unit diagonal keeps H invertible.
-  const at::Tensor dead = h.diagonal() == 0;
-  const int64_t dead_columns = dead.sum().item<int64_t>();
-  if (dead_columns > 0) {
-    h.diagonal().masked_fill_(dead, 1.0);
-    w.masked_fill_(dead.unsqueeze(0), 0.0f);
-  }
-  const gptq_detail::InverseFactor factor =
-      gptq_detail::damped_inverse_factor(h, config.percdamp, config.max_damp_retries);
+  PreparedProblem prepared = prepare_weight_and_hessian(weight, hessian);
+  at::Tensor w = prepared.weight, h = prepared.hessian;
+  const int64_t dead_columns = prepared.dead_columns;
+  const InverseFactor factor = damped_inverse_factor(h, config.percdamp, config.max_damp_retries);
   const at::Tensor u_diag = factor.upper.diagonal().clone();
 
   const int64_t block = std::min(config.block_size, in);

@@ -7,7 +7,7 @@
 #include <ATen/Parallel.h>
 
 #include "core/error.h"
-#include "quantize/gptq_hessian.h"
+#include "linalg/damped_hessian.h"
 #include "quantize/grid_math.h"
 #include "quantize/rtn.h"
 
@@ -128,20 +128,9 @@ IntegerWeights quantize_gptq(const at::Tensor& weight, const at::Tensor& hessian
   check_inputs(weight, hessian, config);
   const QuantGrid& grid = config.grid;
   const int64_t out = weight.size(0), in = weight.size(1);
-  at::Tensor w = at::empty({out, in}, at::kFloat);
-  w.copy_(weight);
-  // Symmetrized so the result does not depend on which triangle the factorization reads.
-  at::Tensor h = hessian.to(at::kFloat);
-  h = ((h + h.t()) * 0.5f).contiguous();
-
-  // Dead inputs (never active in calibration) carry no signal: their weights are
-  // dropped and a unit diagonal keeps H invertible.
-  const at::Tensor dead = h.diagonal() == 0;
-  const int64_t dead_columns = dead.sum().item<int64_t>();
-  if (dead_columns > 0) {
-    h.diagonal().masked_fill_(dead, 1.0);
-    w.masked_fill_(dead.unsqueeze(0), 0.0f);
-  }
+  PreparedProblem prepared = prepare_weight_and_hessian(weight, hessian);
+  at::Tensor w = prepared.weight, h = prepared.hessian;
+  const int64_t dead_columns = prepared.dead_columns;
 
   Solve s;
   s.out = out;
@@ -180,8 +169,7 @@ IntegerWeights quantize_gptq(const at::Tensor& weight, const at::Tensor& hessian
     h = h.index_select(0, perm).index_select(1, perm).contiguous();
   }
 
-  const gptq_detail::InverseFactor factor =
-      gptq_detail::damped_inverse_factor(h, config.percdamp, config.max_damp_retries);
+  const InverseFactor factor = damped_inverse_factor(h, config.percdamp, config.max_damp_retries);
 
   const int64_t block = std::min(config.block_size, in);
   at::Tensor codes_processing = at::empty({out, in}, at::kInt);

@@ -1,8 +1,8 @@
-#include "quantize/gptq_hessian.h"
+#include "linalg/damped_hessian.h"
 
 #include "core/error.h"
 
-namespace slmkit::gptq_detail {
+namespace slmkit {
 namespace {
 
 // With percdamp = 0 a singular Hessian would retry with λ = 0 forever; the first
@@ -61,4 +61,19 @@ InverseFactor damped_inverse_factor(const at::Tensor& hessian, double percdamp, 
                   "activations, or raise percdamp / max_damp_retries"));
 }
 
-}  // namespace slmkit::gptq_detail
+PreparedProblem prepare_weight_and_hessian(const at::Tensor& weight, const at::Tensor& hessian) {
+  PreparedProblem p;
+  p.weight = at::empty({weight.size(0), weight.size(1)}, at::kFloat);
+  p.weight.copy_(weight);
+  const at::Tensor h = hessian.to(at::kFloat);
+  p.hessian = ((h + h.t()) * 0.5f).contiguous();
+  const at::Tensor dead = p.hessian.diagonal() == 0;
+  p.dead_columns = dead.sum().item<int64_t>();
+  if (p.dead_columns > 0) {
+    p.hessian.diagonal().masked_fill_(dead, 1.0);
+    p.weight.masked_fill_(dead.unsqueeze(0), 0.0f);
+  }
+  return p;
+}
+
+}  // namespace slmkit
