@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/error.h"
+
 namespace slmkit::test {
 
 // Root of the shared test data (models, text, tasks): $SLMKIT_DATA or ../shared/data.
@@ -27,6 +29,19 @@ inline std::string make_temp_dir() {
   std::string pattern = ::testing::TempDir() + "slmkit_test_XXXXXX";
   const char* dir = ::mkdtemp(pattern.data());
   return dir ? std::string(dir) : std::string();
+}
+
+// Runs `fn`, which must throw slmkit::Error; returns its message (a test
+// failure, and "", when nothing is thrown).
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected slmkit::Error, nothing was thrown";
+  return "";
 }
 
 }  // namespace slmkit::test

@@ -13,6 +13,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "io/ggml_blocks.h"
+#include "test_util.h"
 
 namespace slmkit {
 namespace {
@@ -39,16 +40,7 @@ std::vector<float> dequantize(GgmlType type, const std::vector<uint8_t>& blocks,
   return out;
 }
 
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected slmkit::Error, nothing was thrown";
-  return "";
-}
+using test::error_of;
 
 std::vector<float> normal_row(int64_t n, uint32_t seed, float sigma = 1.0f) {
   std::mt19937 rng(seed);

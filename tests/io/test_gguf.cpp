@@ -68,16 +68,7 @@ GgufFile parse(const std::string& bytes, const GgufLimits& limits = {}) {
   return parse_gguf(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "bad.gguf", limits);
 }
 
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected slmkit::Error, nothing was thrown";
-  return "";
-}
+using test::error_of;
 
 // Parses `bytes` and expects an Error naming the file and containing each fragment.
 void expect_rejected(const std::string& bytes, std::initializer_list<std::string> fragments,

@@ -55,17 +55,7 @@ std::vector<std::string> list_dir(const std::string& dir) {
   return names;
 }
 
-// Runs `fn`, which must throw Error; returns its message.
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected slmkit::Error, nothing was thrown";
-  return "";
-}
+using test::error_of;
 
 // Reads `bytes` as a file and expects an Error naming the file and each fragment.
 void expect_rejected(const std::string& bytes, std::initializer_list<std::string> fragments) {
