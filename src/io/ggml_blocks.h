@@ -1,5 +1,5 @@
 // ggml tensor types: the type table and byte-exact encoders/decoders for the
-// types slmkit writes (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K).
+// types slmkit writes (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K).
 //
 // Block layouts are llama.cpp's (ggml-common.h), little-endian, fp16 = IEEE half
 // rounded to nearest even. A row of n elements is n / block_size consecutive
@@ -56,6 +56,11 @@ struct BlockQ4_1 {
   uint16_t m;       // offset (the block's minimum)
   uint8_t qs[16];   // nibbles as in Q4_0
 };
+struct BlockQ5_0 {
+  uint16_t d;       // scale: x = d·(q − 16), q 5 bits
+  uint8_t qh[4];    // little-endian u32: bit j = fifth bit of element j (j < 32)
+  uint8_t qs[16];   // low nibbles as in Q4_0
+};
 struct BlockQ8_0 {
   uint16_t d;       // scale: x = d·q
   int8_t qs[32];
@@ -75,7 +80,7 @@ struct BlockQ6_K {
   int8_t scales[16];
   uint16_t d;        // last, unlike the other types
 };
-static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ8_0) == 34,
+static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 && sizeof(BlockQ8_0) == 34,
               "ggml 32-element block sizes");
 static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ6_K) == 210, "ggml 256-element block sizes");
 
@@ -89,11 +94,14 @@ void unpack_q4_k_scales(const uint8_t packed[12], uint8_t scale[8], uint8_t min[
 void dequantize_row(GgmlType type, const uint8_t* blocks, int64_t n, float* out);
 
 // Encodes n finite values (a whole number of blocks) with llama.cpp's reference
-// quantizer: round-to-nearest for Q4_0/Q4_1/Q8_0, the scale search of
+// quantizer: round-to-nearest for Q4_0/Q4_1/Q5_0/Q8_0, the scale search of
 // quantize_row_q4_K_ref / quantize_row_q6_K_ref for the K types. `importance`
-// (n values, one per column of the row, e.g. an imatrix) selects the
-// importance-weighted K-quant search llama-quantize runs with an imatrix; it is
-// accepted for Q4_K and Q6_K only. Throws Error on a non-finite input.
+// (n values, one per column, e.g. an imatrix) selects the importance-weighted
+// search llama-quantize runs with an imatrix (quantize_row_*_impl); it is
+// accepted for Q4_0, Q4_1, Q5_0, Q4_K and Q6_K (llama.cpp's Q8_0 has none). The
+// 32-element types weight each element by importance·sqrt(mean x² + x²) with the
+// mean over all n values, so pass exactly one row to reproduce llama-quantize.
+// Throws Error on a non-finite input.
 void quantize_row(GgmlType type, const float* values, int64_t n, uint8_t* out,
                   const float* importance = nullptr);
 

@@ -86,7 +86,7 @@ TEST(GgmlBlocksTypes, TableMatchesGgml) {
   };
   const Expected expected[] = {{0, "f32", 1, 4},     {1, "f16", 1, 2},      {30, "bf16", 1, 2},
                                {8, "q8_0", 32, 34},  {2, "q4_0", 32, 18},   {3, "q4_1", 32, 20},
-                               {12, "q4_K", 256, 144}, {14, "q6_K", 256, 210}};
+                               {6, "q5_0", 32, 22},  {12, "q4_K", 256, 144}, {14, "q6_K", 256, 210}};
   for (const Expected& e : expected) {
     const GgmlTypeInfo* info = find_ggml_type(e.id);
     ASSERT_NE(info, nullptr) << e.name;
@@ -148,6 +148,15 @@ TEST(GgmlBlocksQ8_0, HandComputedBlock) {
   const std::vector<float> y = dequantize(GgmlType::Q8_0, block, 32);
   EXPECT_EQ(y[0], -127.0f * f16_to_f32(0x3008));
   EXPECT_EQ(y[16], 0.0f);
+}
+
+TEST(GgmlBlocksQ5_0, HandComputedBlock) {
+  // d = −16 / −16 = 1 (fp16 0x3c00), q_j = (int)(x_j + 16.5) = j: low nibbles as in
+  // Q4_0 (byte j = j | j << 4), fifth bits set for elements 16..31 (qh = 0xffff0000).
+  const std::vector<uint8_t> block = quantize(GgmlType::Q5_0, centered_ramp());
+  EXPECT_EQ(hex(block), "003c0000ffff00112233445566778899aabbccddeeff");
+  const std::vector<float> y = dequantize(GgmlType::Q5_0, block, 32);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], static_cast<float>(j - 16)) << j;  // every value exact
 }
 
 TEST(GgmlBlocksQ4_0, NibbleOrderIsSplitHalves) {
@@ -334,7 +343,7 @@ TEST(GgmlBlocksRoundTrip, ImportanceLowersWeightedErrorOnAverage) {
   std::mt19937 rng(5);
   std::exponential_distribution<float> dist(1.0f);
   for (float& w : importance) w = dist(rng) * dist(rng);  // heavy-tailed, like an imatrix
-  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
     const auto weighted_error = [&](const std::vector<uint8_t>& blocks) {
       const std::vector<float> y = dequantize(type, blocks, n);
       double e = 0;
@@ -417,11 +426,11 @@ TEST(GgmlBlocksErrors, NonFiniteInputIsRefused) {
   EXPECT_NE(message.find("element 3 is nan"), std::string::npos) << message;
 }
 
-TEST(GgmlBlocksErrors, ImportanceOnlyForKQuants) {
+TEST(GgmlBlocksErrors, ImportanceOnlyWhereLlamaCppUsesIt) {
   const std::vector<float> x(32, 1.0f), w(32, 1.0f);
-  std::vector<uint8_t> out(18);
-  std::string message = error_of([&] { quantize_row(GgmlType::Q4_0, x.data(), 32, out.data(), w.data()); });
-  EXPECT_NE(message.find("only used by q4_K and q6_K"), std::string::npos) << message;
+  std::vector<uint8_t> out(34);
+  std::string message = error_of([&] { quantize_row(GgmlType::Q8_0, x.data(), 32, out.data(), w.data()); });
+  EXPECT_NE(message.find("only used by q4_0, q4_1, q5_0, q4_K and q6_K"), std::string::npos) << message;
   std::vector<float> x256(256, 1.0f), w256(256, 1.0f);
   w256[5] = -1.0f;
   std::vector<uint8_t> block(144);
