@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/json.h"
 
 namespace slmkit {
 namespace {
@@ -33,13 +34,13 @@ T field(const nlohmann::json& doc, const char* key, const std::string& where) {
   }
 }
 
-TaskDoc choice_doc(const std::string& context, const std::vector<std::string>& choices, int gold,
+TaskDoc choice_doc(const std::string& context, const std::vector<std::string>& choices, int64_t gold,
                    const std::string& where) {
   SLMKIT_CHECK(choices.size() >= 2, where, ": expected at least 2 choices, found ", choices.size());
-  SLMKIT_CHECK(gold >= 0 && gold < static_cast<int>(choices.size()), where, ": gold ", gold, " is not a choice index in [0, ",
-               choices.size(), ")");
+  SLMKIT_CHECK(gold >= 0 && gold < static_cast<int64_t>(choices.size()), where, ": gold ", gold,
+               " is not a choice index in [0, ", choices.size(), ")");
   TaskDoc d;
-  d.gold = gold;
+  d.gold = static_cast<int>(gold);
   d.choices = choices;
   for (const auto& c : choices) d.requests.push_back({context, kDelimiter + c});
   return d;
@@ -115,12 +116,8 @@ std::vector<TaskDoc> parse_task(const TaskSpec& spec, const std::string& jsonl, 
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = cat(source, " line ", line_no);
-    nlohmann::json doc;
-    try {
-      doc = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(cat(where, ": not valid JSON (", e.what(), ")"));
-    }
+    // Strict: duplicate keys (which value would win?) and deep nesting are refused.
+    const nlohmann::json doc = parse_json_strict(line, where);
     SLMKIT_CHECK(doc.is_object(), where, ": expected a JSON object");
     switch (format) {
       case Format::kPiqa: {
@@ -137,13 +134,13 @@ std::vector<TaskDoc> parse_task(const TaskSpec& spec, const std::string& jsonl, 
         const std::string query = field<std::string>(doc, "query", where);
         docs.push_back(choice_doc(format == Format::kQueryAnswerCue ? with_answer_cue(query) : query,
                                   field<std::vector<std::string>>(doc, "choices", where),
-                                  field<int>(doc, "gold", where), where));
+                                  field<int64_t>(doc, "gold", where), where));
         break;
       }
       case Format::kWinogrande: {
         const auto options = field<std::vector<std::string>>(doc, "context_options", where);
         const std::string rest = field<std::string>(doc, "continuation", where);
-        TaskDoc d = choice_doc("", options, field<int>(doc, "gold", where), where);
+        TaskDoc d = choice_doc("", options, field<int64_t>(doc, "gold", where), where);
         for (size_t i = 0; i < options.size(); ++i) d.requests[i] = {options[i], kDelimiter + rest};
         docs.push_back(std::move(d));
         break;

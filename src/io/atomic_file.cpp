@@ -1,6 +1,7 @@
 #include "io/atomic_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -25,6 +26,11 @@ AtomicFile::AtomicFile(const std::string& target_path) : target_(target_path) {
   SLMKIT_CHECK(fd >= 0, target_, ": cannot create a temporary file beside it: ",
                std::strerror(errno), ". Check that the directory exists and is writable.");
   temp_ = pattern;
+  // mkstemp creates the file 0600; the output should get the permissions any
+  // newly created file gets (0666 minus the umask), as if written directly.
+  const mode_t umask_bits = ::umask(0);
+  ::umask(umask_bits);
+  ::fchmod(fd, 0666 & ~umask_bits);
   file_ = ::fdopen(fd, "wb");
   if (file_ == nullptr) {
     ::close(fd);
@@ -42,8 +48,9 @@ void AtomicFile::write(const void* data, size_t n) {
   SLMKIT_ASSERT(file_ != nullptr && !committed_);
   if (n == 0) return;
   if (std::fwrite(data, 1, n, file_) != n)
-    throw Error(cat(target_, ": write failed: ", std::strerror(errno),
-                    ". Nothing was replaced; free space and retry."));
+    throw Error(cat(target_, ": write failed after ", bytes_written_, " bytes: ", std::strerror(errno),
+                    ". Nothing was replaced (a previous file of that name is intact); free space and retry."));
+  bytes_written_ += n;
 }
 
 void AtomicFile::commit() {
@@ -52,8 +59,8 @@ void AtomicFile::commit() {
   const int err = errno;
   std::fclose(file_);
   file_ = nullptr;
-  SLMKIT_CHECK(flushed, target_, ": flushing to disk failed: ", std::strerror(err),
-               ". Nothing was replaced; free space and retry.");
+  SLMKIT_CHECK(flushed, target_, ": flushing ", bytes_written_, " bytes to disk failed: ", std::strerror(err),
+               ". Nothing was replaced (a previous file of that name is intact); free space and retry.");
   SLMKIT_CHECK(::rename(temp_.c_str(), target_.c_str()) == 0, target_,
                ": cannot rename temporary file into place: ", std::strerror(errno));
   committed_ = true;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -28,6 +29,7 @@ class AtomicFile {
   std::string temp_;
   std::FILE* file_ = nullptr;
   bool committed_ = false;
+  uint64_t bytes_written_ = 0;  // for the message when the disk fills up
 };
 
 // Writes a whole string atomically.

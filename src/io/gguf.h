@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/limits.h"
 #include "io/ggml_blocks.h"
 #include "io/mapped_file.h"
 
@@ -113,15 +114,8 @@ struct GgufTensor {
 
 // Bounds on what a file may ask the reader to allocate. Every count is also
 // checked against the bytes left in the file before anything is allocated.
-struct GgufLimits {
-  uint64_t max_tensors = uint64_t{1} << 20;        // largest published GGUFs hold ~50k tensors
-  uint64_t max_kv = uint64_t{1} << 16;             // real files have tens of keys
-  uint64_t max_string_bytes = uint64_t{64} << 20;  // 64 MiB; chat templates are a few KiB
-  uint64_t max_array_elements = uint64_t{1} << 24; // 16M; vocabularies are <= ~260k entries
-  uint32_t max_dims = 4;                           // GGML_MAX_DIMS; larger is refused
-  uint32_t max_array_depth = 4;                    // nesting of arrays in arrays (ggml allows none)
-  uint64_t max_alignment = uint64_t{1} << 20;      // general.alignment, bytes
-};
+// (The GGUF section of the one Limits struct, core/limits.h.)
+using GgufLimits = Limits::Gguf;
 
 struct GgufFile {
   std::string path;

@@ -47,6 +47,7 @@ class TrackingIterator {
 struct DuplicateKey {
   std::string key;
 };
+struct TooDeep {};
 
 // nlohmann prefixes messages with "[json.exception.parse_error.101] "; the
 // reader of our message does not need the library's error id.
@@ -60,13 +61,19 @@ std::string_view without_exception_id(std::string_view message) {
 
 }  // namespace
 
-nlohmann::json parse_json_strict(const std::string& text, const std::string& what) {
+nlohmann::json parse_json_strict(const std::string& text, const std::string& what,
+                                 const Limits& limits) {
   // One key set per object currently open; objects nest, so a stack.
   std::vector<std::unordered_set<std::string>> open_objects_keys;
+  const uint32_t max_depth = limits.json_depth;
   const nlohmann::json::parser_callback_t reject_duplicates =
-      [&open_objects_keys](int /*depth*/, nlohmann::json::parse_event_t event,
-                           nlohmann::json& parsed) {
+      [&open_objects_keys, max_depth](int depth, nlohmann::json::parse_event_t event,
+                                      nlohmann::json& parsed) {
         using Event = nlohmann::json::parse_event_t;
+        // `depth` counts the containers open around this event; a new one makes it +1.
+        if ((event == Event::object_start || event == Event::array_start) &&
+            static_cast<uint64_t>(depth) + 1 > max_depth)
+          throw TooDeep{};
         if (event == Event::object_start) {
           open_objects_keys.emplace_back();
         } else if (event == Event::object_end) {
@@ -92,6 +99,9 @@ nlohmann::json parse_json_strict(const std::string& text, const std::string& wha
     return nlohmann::json::parse(TrackingIterator(begin, &furthest_read),
                                  TrackingIterator(begin + text.size(), &furthest_read),
                                  reject_duplicates);
+  } catch (const TooDeep&) {
+    throw Error(cat(what, ": JSON nested more than ", max_depth, " levels deep (at byte ",
+                    furthest_read - begin, "); refusing a possibly hostile file (Limits::json_depth)"));
   } catch (const DuplicateKey& dup) {
     throw Error(cat(what, ": duplicate key \"", dup.key, "\" (ending at byte ",
                     furthest_read - begin, "); keys must be unique because parsers disagree ",
@@ -104,8 +114,8 @@ nlohmann::json parse_json_strict(const std::string& text, const std::string& wha
   }
 }
 
-nlohmann::json read_json_file(const std::string& path) {
-  return parse_json_strict(read_text_file(path), path);
+nlohmann::json read_json_file(const std::string& path, const Limits& limits) {
+  return parse_json_strict(read_text_file(path, limits.side_file_bytes), path, limits);
 }
 
 }  // namespace slmkit

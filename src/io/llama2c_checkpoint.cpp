@@ -1,10 +1,12 @@
 #include "io/llama2c_checkpoint.h"
 
+#include <climits>
 #include <cstring>
 #include <fstream>
 #include <memory>
 #include <vector>
 
+#include "core/checked_size.h"
 #include "core/error.h"
 #include "io/mapped_file.h"
 
@@ -20,9 +22,8 @@ class Cursor {
 
   // A view of the next numel floats (zero-copy).
   TensorView take(const std::vector<int64_t>& shape, const std::string& what) {
-    int64_t numel = 1;
-    for (int64_t d : shape) numel *= d;
-    const size_t bytes = static_cast<size_t>(numel) * sizeof(float);
+    const uint64_t bytes = checked_nbytes(checked_numel(shape, file_->path() + ": " + what),
+                                          sizeof(float), file_->path() + ": " + what);
     SLMKIT_CHECK(offset_ <= file_->size() && bytes <= file_->size() - offset_, file_->path(),
                  ": llama2.c checkpoint is truncated: ", what, " needs ", bytes, " bytes at offset ", offset_,
                  ", file has ", file_->size(), " bytes");
@@ -31,10 +32,10 @@ class Cursor {
     v.shape = shape;
     v.data = file_->data() + offset_;
     v.owner = file_;
-    offset_ += bytes;
+    offset_ += static_cast<size_t>(bytes);
     return v;
   }
-  void skip(size_t bytes, const std::string& what) {
+  void skip(uint64_t bytes, const std::string& what) {
     SLMKIT_CHECK(offset_ <= file_->size() && bytes <= file_->size() - offset_, file_->path(),
                  ": llama2.c checkpoint is truncated in ", what);
     offset_ += bytes;
@@ -84,8 +85,10 @@ bool looks_like_llama2c(const std::string& path) {
   return std::memcmp(magic, "PK\x03\x04", 4) != 0 && std::memcmp(magic, "ak42", 4) != 0;
 }
 
-Llama2cCheckpoint read_llama2c(const std::string& path) {
-  auto file = MappedFile::open(path);
+Llama2cCheckpoint read_llama2c(const std::string& path) { return read_llama2c(MappedFile::open(path)); }
+
+Llama2cCheckpoint read_llama2c(std::shared_ptr<const MappedFile> file) {
+  const std::string& path = file->path();
   SLMKIT_CHECK(file->size() >= kHeaderBytes, path, ": too small for a llama2.c checkpoint (", file->size(),
                " bytes, the header alone is ", kHeaderBytes, ")");
   int32_t h[7];
@@ -94,7 +97,9 @@ Llama2cCheckpoint read_llama2c(const std::string& path) {
   Llama2cHeader& hd = ck.header;
   hd.dim = h[0], hd.hidden_dim = h[1], hd.n_layers = h[2], hd.n_heads = h[3], hd.n_kv_heads = h[4];
   hd.shared_classifier = h[5] > 0;
-  hd.vocab_size = h[5] > 0 ? h[5] : -h[5];
+  // INT32_MIN has no positive counterpart (negating it is UB; found by fuzz_llama2c):
+  // it becomes 0, which the plausibility check below refuses.
+  hd.vocab_size = h[5] == INT32_MIN ? 0 : h[5] > 0 ? h[5] : -h[5];
   hd.seq_len = h[6];
   const int32_t limit = 1 << 20;  // no real model has a dimension this large
   for (int32_t v : {hd.dim, hd.hidden_dim, hd.n_layers, hd.n_heads, hd.n_kv_heads, hd.vocab_size, hd.seq_len})
@@ -104,6 +109,8 @@ Llama2cCheckpoint read_llama2c(const std::string& path) {
   SLMKIT_CHECK(hd.dim % hd.n_heads == 0, path, ": dim (", hd.dim, ") is not divisible by n_heads (", hd.n_heads, ")");
   SLMKIT_CHECK(hd.n_heads % hd.n_kv_heads == 0, path, ": n_heads (", hd.n_heads,
                ") is not a multiple of n_kv_heads (", hd.n_kv_heads, ")");
+  SLMKIT_CHECK((hd.dim / hd.n_heads) % 2 == 0, path, ": head dimension dim/n_heads = ",
+               hd.dim / hd.n_heads, " is odd; rotary embeddings need it even");
 
   const int64_t dim = hd.dim, hidden = hd.hidden_dim, L = hd.n_layers, V = hd.vocab_size;
   const int64_t head_dim = dim / hd.n_heads, kv_dim = head_dim * hd.n_kv_heads;
@@ -121,7 +128,8 @@ Llama2cCheckpoint read_llama2c(const std::string& path) {
   const TensorView w3 = cur.take({L, hidden, dim}, "w3");
   t["model.norm.weight"] = cur.take({dim}, "rms_final_weight");
   // Precomputed RoPE tables (legacy format): we compute our own.
-  cur.skip(static_cast<size_t>(hd.seq_len) * static_cast<size_t>(head_dim) * sizeof(float), "freq_cis tables");
+  cur.skip(uint64_t{static_cast<uint32_t>(hd.seq_len)} * static_cast<uint64_t>(head_dim) * sizeof(float),
+           "freq_cis tables");  // < 2^20 · 2^20 · 4: no overflow
   if (!hd.shared_classifier) t["lm_head.weight"] = cur.take({V, dim}, "classifier");
   SLMKIT_CHECK(cur.offset() == file->size(), path, ": ", file->size() - cur.offset(),
                " unexpected bytes after the last llama2.c tensor (header says dim=", hd.dim, ", layers=", hd.n_layers,

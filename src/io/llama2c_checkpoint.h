@@ -7,9 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/tensor_view.h"
+#include "io/mapped_file.h"
 
 namespace slmkit {
 
@@ -26,6 +28,10 @@ struct Llama2cCheckpoint {
 // True when the file starts like a llama2.c checkpoint rather than a zip.
 bool looks_like_llama2c(const std::string& path);
 
+// Every size is checked against the file; the only copies (q/k rows permuted to
+// the rotate-half layout) are no larger than the file itself.
 Llama2cCheckpoint read_llama2c(const std::string& path);
+// The same over an already opened (or in-memory) file.
+Llama2cCheckpoint read_llama2c(std::shared_ptr<const MappedFile> file);
 
 }  // namespace slmkit

@@ -33,18 +33,34 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
       throw Error(cat(path, ": cannot map ", f->size_, " bytes: ", std::strerror(err)));
     }
     f->data_ = static_cast<uint8_t*>(p);
+    f->mapped_ = true;
   }
   ::close(fd);
   return f;
 }
 
-MappedFile::~MappedFile() {
-  if (data_ != nullptr) ::munmap(data_, size_);
+std::shared_ptr<const MappedFile> MappedFile::from_bytes(const std::string& name, std::string bytes) {
+  std::shared_ptr<MappedFile> f(new MappedFile());
+  f->path_ = name;
+  f->owned_ = std::move(bytes);
+  f->size_ = f->owned_.size();
+  f->data_ = reinterpret_cast<uint8_t*>(f->owned_.data());
+  return f;
 }
 
-std::string read_text_file(const std::string& path) {
+MappedFile::~MappedFile() {
+  if (mapped_) ::munmap(data_, size_);
+}
+
+std::string read_text_file(const std::string& path, uint64_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   SLMKIT_CHECK(in.good(), path, ": cannot open: ", std::strerror(errno));
+  struct stat st {};
+  // Pipes and devices have no size to check up front; regular files do.
+  const bool regular = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  SLMKIT_CHECK(!regular || static_cast<uint64_t>(st.st_size) <= max_bytes, path, ": file is ",
+               static_cast<uint64_t>(st.st_size), " bytes, more than the limit of ", max_bytes,
+               " for this kind of file (Limits); is it the right file?");
   std::ostringstream ss;
   ss << in.rdbuf();
   SLMKIT_CHECK(!in.bad(), path, ": read error");

@@ -118,9 +118,13 @@ std::string build_header(const std::string& path, const std::vector<PlannedTenso
 
 }  // namespace
 
-TensorSet read_safetensors(const std::string& path) {
-  std::shared_ptr<const MappedFile> file = MappedFile::open(path);
-  stf::Header header = stf::parse_header(file->data(), file->size(), path);
+TensorSet read_safetensors(const std::string& path, const Limits& limits) {
+  return read_safetensors(MappedFile::open(path), limits);
+}
+
+TensorSet read_safetensors(std::shared_ptr<const MappedFile> file, const Limits& limits) {
+  const std::string& path = file->path();
+  stf::Header header = stf::parse_header(file->data(), file->size(), path, limits);
   const uint8_t* data_start = file->data() + stf::kLengthPrefixBytes + header.header_bytes;
 
   TensorSet set;

@@ -8,12 +8,13 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/limits.h"
 
 namespace slmkit::safetensors_format {
 
-// Reference MAX_HEADER_SIZE (decimal 100 MB); bounds what a hostile file can make
-// us allocate while parsing, and is enforced on write so we never produce a file
-// the reference reader refuses.
+// Reference MAX_HEADER_SIZE (decimal 100 MB), enforced on write so we never
+// produce a file the reference reader refuses. The reader's bound is
+// Limits::safetensors_header_bytes (the same value unless lowered).
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 // The JSON schema's bound on shape and offset integers.
 constexpr uint64_t kMaxJsonInteger = (uint64_t{1} << 48) - 1;
@@ -37,7 +38,8 @@ struct Header {
 // Applies every rule of the reference parser (sizes, UTF-8, strict JSON, field
 // types, contiguous offsets, overflow, sizes, no trailing bytes) to a whole file's
 // bytes. `path` is only used in error messages.
-Header parse_header(const uint8_t* file_bytes, size_t file_size, const std::string& path);
+Header parse_header(const uint8_t* file_bytes, size_t file_size, const std::string& path,
+                    const Limits& limits = Limits{});
 
 // Position of a dtype in the reference `enum Dtype`, whose order is increasing
 // alignment; the writer sorts on it so byte layouts match the reference writer.

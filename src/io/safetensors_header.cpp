@@ -194,15 +194,17 @@ int alignment_rank(DType t) {
   return static_cast<int>(it - kReferenceDTypeOrder.begin());
 }
 
-Header parse_header(const uint8_t* file_bytes, size_t file_size, const std::string& path) {
+Header parse_header(const uint8_t* file_bytes, size_t file_size, const std::string& path,
+                    const Limits& limits) {
   SLMKIT_CHECK(file_size >= kLengthPrefixBytes, path, ": file is ", file_size,
                " bytes, too small to hold the 8-byte header length every safetensors file ",
                "starts with; it is truncated or not a safetensors file");
   Header header;
   header.header_bytes = read_le_u64(file_bytes);
-  SLMKIT_CHECK(header.header_bytes <= kMaxHeaderBytes, path, ": header too large: the length ",
+  const uint64_t max_header = std::min<uint64_t>(kMaxHeaderBytes, limits.safetensors_header_bytes);
+  SLMKIT_CHECK(header.header_bytes <= max_header, path, ": header too large: the length ",
                "field says ", header.header_bytes, " bytes, the format allows at most ",
-               kMaxHeaderBytes, "; the file is corrupt or not a safetensors file");
+               max_header, "; the file is corrupt or not a safetensors file");
   const uint64_t bytes_after_prefix = file_size - kLengthPrefixBytes;
   SLMKIT_CHECK(header.header_bytes <= bytes_after_prefix, path, ": header of ", header.header_bytes,
                " bytes extends past the end of the file (only ", bytes_after_prefix,
@@ -214,11 +216,30 @@ Header parse_header(const uint8_t* file_bytes, size_t file_size, const std::stri
   SLMKIT_CHECK(bad_byte == header_size, path, ": header is not valid UTF-8 (byte ", bad_byte,
                " of the header, file offset ", bad_byte + kLengthPrefixBytes, ")");
 
+  SLMKIT_CHECK(header_size > 0 && header_text[0] == '{', path, ": header must start with '{' ",
+               "(file offset 8), found ",
+               header_size == 0 ? std::string("an empty header")
+                                : cat("0x", std::hex, int{header_text[0]}));
+  // Writers pad the header with spaces; some pad with NUL bytes, which is not JSON.
+  // Say so plainly instead of reporting a JSON syntax error.
+  const size_t last_brace = std::string_view(reinterpret_cast<const char*>(header_text), header_size)
+                                .find_last_of('}');
+  for (size_t i = last_brace == std::string_view::npos ? header_size : last_brace + 1;
+       i < header_size; ++i)
+    SLMKIT_CHECK(header_text[i] != 0, path, ": header has trailing non-space bytes (NUL padding?) ",
+                 "at header byte ", i, " (file offset ", i + kLengthPrefixBytes,
+                 "); the header must be padded with spaces (0x20)");
+
   const json root = parse_json_strict(std::string(header_text, header_text + header_size),
-                                      cat("header of ", path));
+                                      cat("header of ", path), limits);
   SLMKIT_CHECK(root.is_object(), path, ": header must be a JSON object {name: entry, ...}, found ",
                describe(root));
   for (const auto& [key, value] : root.items()) {
+    // A NUL (JSON "\u0000") hides the rest of a name from C-string code (safetensors#748).
+    SLMKIT_CHECK(!key.empty() && key.find('\0') == std::string::npos, path,
+                 ": invalid tensor name \"", key.substr(0, key.find('\0')), "\"",
+                 key.empty() ? " (empty)" : " (contains a NUL character)",
+                 "; tensor names must be non-empty and NUL-free");
     if (key == "__metadata__")
       header.metadata = parse_metadata(value, path);
     else

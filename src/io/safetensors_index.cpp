@@ -98,8 +98,8 @@ void check_index_shape(const json& index, const std::string& index_path) {
 
 }  // namespace
 
-TensorSet read_safetensors_index(const std::string& index_path) {
-  const json index = read_json_file(index_path);
+TensorSet read_safetensors_index(const std::string& index_path, const Limits& limits) {
+  const json index = read_json_file(index_path, limits);
   check_index_shape(index, index_path);
   const json& weight_map = index["weight_map"];
 
@@ -118,7 +118,7 @@ TensorSet read_safetensors_index(const std::string& index_path) {
     shards.try_emplace(real, Shard{shard_name, {}});
     expected_shard.emplace(tensor, real);
   }
-  for (auto& [real, shard] : shards) shard.contents = read_safetensors(real);
+  for (auto& [real, shard] : shards) shard.contents = read_safetensors(real, limits);
 
   TensorSet result;
   std::map<std::string, const Shard*> found_in;  // tensor -> shard holding it

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/checked_size.h"
 #include "core/error.h"
 #include "io/mapped_file.h"
 #include "io/unpickler.h"
@@ -25,18 +26,6 @@ struct Storage {
   const uint8_t* data = nullptr;
   std::shared_ptr<const void> owner;
 };
-
-uint64_t checked_mul(uint64_t a, uint64_t b, const std::string& what) {
-  uint64_t out = 0;
-  SLMKIT_CHECK(!__builtin_mul_overflow(a, b, &out), what, " overflows 64 bits (", a, " x ", b, ")");
-  return out;
-}
-
-uint64_t checked_add(uint64_t a, uint64_t b, const std::string& what) {
-  uint64_t out = 0;
-  SLMKIT_CHECK(!__builtin_add_overflow(a, b, &out), what, " overflows 64 bits (", a, " + ", b, ")");
-  return out;
-}
 
 // We never extract, but a name that would escape a directory marks a crafted file.
 bool is_safe_entry_name(std::string_view name) {
@@ -154,12 +143,12 @@ class StorageTable {
 // Builds the TensorView for one `_rebuild_tensor_v2` description: a view into
 // the storage when it is contiguous row-major, else a contiguous copy.
 TensorView make_view(const std::string& path, const std::string& name,
-                     const pickle::TensorRef& ref, const Storage& storage) {
+                     const pickle::TensorRef& ref, const Storage& storage, const Limits& limits) {
   const std::string what = cat(path, ": tensor '", name, "'");
   const size_t dims = ref.size.size();
   const uint64_t elem_bytes = dtype_size(storage.dtype);
-  uint64_t numel = 1;
-  for (int64_t d : ref.size) numel = checked_mul(numel, static_cast<uint64_t>(d), what + " element count");
+  // Bounded by INT64_MAX even when a dim is 0: TensorView::numel() multiplies in int64.
+  const uint64_t numel = checked_numel(ref.size, what);
 
   TensorView view;
   view.dtype = storage.dtype;
@@ -192,8 +181,12 @@ TensorView make_view(const std::string& path, const std::string& name,
     view.data = base;
     return view;
   }
-  // Non-contiguous (transposed, strided, expanded): gather in row-major order.
-  auto copy = std::make_shared<std::vector<uint8_t>>(numel * elem_bytes);
+  // Non-contiguous (transposed, strided, expanded): gather in row-major order. A
+  // stride-0 (expanded) view can be far larger than its storage, so the copy is
+  // bounded before it is made.
+  const uint64_t copy_bytes = checked_nbytes(numel, elem_bytes, what);
+  check_alloc(copy_bytes, limits.alloc_bytes, what + " (a non-contiguous view, copied)");
+  auto copy = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(copy_bytes));
   std::vector<int64_t> index(dims, 0);
   uint8_t* out = copy->data();
   for (uint64_t n = 0; n < numel; ++n) {
@@ -251,8 +244,12 @@ const Value& select_state_dict(const std::string& path, const Value& root) {
 
 }  // namespace
 
-TensorSet read_torch_checkpoint(const std::string& path) {
-  std::shared_ptr<const MappedFile> file = MappedFile::open(path);
+TensorSet read_torch_checkpoint(const std::string& path, const Limits& limits) {
+  return read_torch_checkpoint(MappedFile::open(path), limits);
+}
+
+TensorSet read_torch_checkpoint(std::shared_ptr<const MappedFile> file, const Limits& limits) {
+  const std::string& path = file->path();
   // Pre-1.6 torch.save wrote a bare pickle (starts with PROTO) or a tar archive.
   const bool bare_pickle = file->size() >= 2 && file->data()[0] == 0x80 && file->data()[1] <= 5;
   const bool tar = file->size() >= 262 && std::memcmp(file->data() + 257, "ustar", 5) == 0;
@@ -260,13 +257,14 @@ TensorSet read_torch_checkpoint(const std::string& path) {
                "supported; re-save it with torch.save (zip format) in a trusted environment or "
                "convert it to safetensors");
 
-  const ZipArchive zip(file);
+  const ZipArchive zip(file, limits);
   const std::string prefix = find_record_prefix(zip);
   const ZipEntry& pkl = require_entry(zip, prefix + "data.pkl", "the pickled state dict");
   check_version_and_byteorder(zip, prefix);
   zip.verify_crc32(pkl);
   const ByteSpan pkl_bytes = zip.data(pkl);
-  const pickle::PickleTree tree = pickle::unpickle(pkl_bytes.data, pkl_bytes.size, path, pkl.name);
+  const pickle::PickleTree tree =
+      pickle::unpickle(pkl_bytes.data, pkl_bytes.size, path, pkl.name, limits.pickle);
   const Value& state_dict = select_state_dict(path, tree.root());
 
   StorageTable storages(zip, prefix);
@@ -277,7 +275,7 @@ TensorSet read_torch_checkpoint(const std::string& path) {
     const pickle::TensorRef& ref = value->tensor;
     SLMKIT_ASSERT(ref.storage != nullptr && ref.storage->kind == Value::Kind::Storage);
     const Storage& storage = storages.get(ref.storage->storage);
-    TensorView view = make_view(path, key->text, ref, storage);
+    TensorView view = make_view(path, key->text, ref, storage, limits);
     SLMKIT_CHECK(out.tensors.emplace(key->text, std::move(view)).second, path,
                  ": state dict key '", key->text, "' appears twice");
   }

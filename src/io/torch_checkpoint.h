@@ -7,12 +7,17 @@
 // anything is called. Tied weights (one storage, two names) share memory.
 #pragma once
 
+#include <memory>
 #include <string>
 
+#include "core/limits.h"
 #include "core/tensor_view.h"
+#include "io/mapped_file.h"
 
 namespace slmkit {
 
-TensorSet read_torch_checkpoint(const std::string& path);
+TensorSet read_torch_checkpoint(const std::string& path, const Limits& limits = Limits{});
+// The same over an already opened (or in-memory) file.
+TensorSet read_torch_checkpoint(std::shared_ptr<const MappedFile> file, const Limits& limits = Limits{});
 
 }  // namespace slmkit

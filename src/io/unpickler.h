@@ -21,18 +21,12 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/limits.h"
 
 namespace slmkit::pickle {
 
-struct Limits {
-  size_t max_memo_entries = size_t{1} << 20;
-  size_t max_stack_values = size_t{1} << 20;
-  size_t max_mark_depth = 100;               // nested MARKs (torch needs ~5)
-  size_t max_string_bytes = size_t{1} << 20;
-  size_t max_container_items = size_t{1} << 24;
-  size_t max_values = size_t{1} << 22;       // objects created in total
-  size_t max_tensor_dims = 64;
-};
+// The pickle section of the one Limits struct (core/limits.h).
+using Limits = ::slmkit::Limits::Pickle;
 
 // The allow-listed globals.
 enum class Global : uint8_t { OrderedDict, RebuildTensorV2, RebuildParameter, StorageType };

@@ -233,14 +233,16 @@ void apply_zip64_extra(const Reader& r, uint64_t extra_begin, uint64_t extra_byt
 
 }  // namespace
 
-ZipArchive::ZipArchive(std::shared_ptr<const MappedFile> file) : file_(std::move(file)) {
+ZipArchive::ZipArchive(std::shared_ptr<const MappedFile> file, const Limits& limits)
+    : file_(std::move(file)) {
   SLMKIT_ASSERT(file_ != nullptr);
   const Reader r(*file_);
   const std::string& path = file_->path();
   const EndOfCentralDir eocd = read_end_of_central_dir(r);
 
-  SLMKIT_CHECK(eocd.entry_count <= kMaxEntries, path, ": zip archive lists ", eocd.entry_count,
-               " entries, more than the limit of ", kMaxEntries);
+  SLMKIT_CHECK(eocd.entry_count <= limits.zip_entries, path, ": zip archive lists ",
+               eocd.entry_count, " entries, more than the limit of ", limits.zip_entries,
+               " (Limits::zip_entries)");
   const uint64_t cd_end = checked_add(eocd.cd_offset, eocd.cd_size, path, "central directory end");
   // The directory must end exactly where the end record begins: no gap in which
   // a second archive or payload could hide (polyglot guard).
@@ -248,7 +250,11 @@ ZipArchive::ZipArchive(std::shared_ptr<const MappedFile> file) : file_(std::move
                eocd.cd_offset, " with ", eocd.cd_size, " bytes ends at ", cd_end,
                ", expected it to end at the end record at offset ", eocd.cd_must_end_at);
 
-  entries_.reserve(static_cast<size_t>(eocd.entry_count));
+  // Reserve only what the directory's bytes can hold (each entry needs its fixed
+  // record): a lying count must not make us allocate; the loop below names the
+  // first entry that is missing.
+  entries_.reserve(static_cast<size_t>(
+      std::min<uint64_t>(eocd.entry_count, eocd.cd_size / kCentralHeaderFixedBytes)));
   uint64_t pos = eocd.cd_offset;
   for (uint64_t i = 0; i < eocd.entry_count; ++i) {
     SLMKIT_CHECK(cd_end - pos >= kCentralHeaderFixedBytes, path,
@@ -271,8 +277,8 @@ ZipArchive::ZipArchive(std::shared_ptr<const MappedFile> file) : file_(std::move
     SLMKIT_CHECK(cd_end - pos >= record_bytes, path, ": corrupt zip: central directory entry ", i,
                  " at offset ", pos, " (", record_bytes, " bytes) runs past the directory end ",
                  cd_end);
-    SLMKIT_CHECK(name_bytes <= kMaxNameBytes, path, ": corrupt zip: entry ", i, " name has ",
-                 name_bytes, " bytes, more than the limit of ", kMaxNameBytes);
+    SLMKIT_CHECK(name_bytes <= limits.zip_name_bytes, path, ": corrupt zip: entry ", i,
+                 " name has ", name_bytes, " bytes, more than the limit of ", limits.zip_name_bytes);
     ZipEntry entry;
     entry.name.assign(reinterpret_cast<const char*>(file_->data() + pos + kCentralHeaderFixedBytes),
                       name_bytes);

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/limits.h"
 #include "io/mapped_file.h"
 
 namespace slmkit {
@@ -43,7 +44,7 @@ class ZipArchive {
   // present), every central directory entry and its local header. Throws Error
   // naming the file, the entry and the byte offset on anything malformed,
   // truncated, encrypted, compressed, duplicated or overlapping.
-  explicit ZipArchive(std::shared_ptr<const MappedFile> file);
+  explicit ZipArchive(std::shared_ptr<const MappedFile> file, const Limits& limits = Limits{});
 
   const std::vector<ZipEntry>& entries() const { return entries_; }
   const ZipEntry* find(std::string_view name) const;  // nullptr when absent
@@ -53,10 +54,6 @@ class ZipArchive {
 
   const std::shared_ptr<const MappedFile>& file() const { return file_; }
   const std::string& path() const { return file_->path(); }
-
-  // Limits against hostile archives.
-  static constexpr size_t kMaxEntries = 100000;
-  static constexpr size_t kMaxNameBytes = 4096;
 
  private:
   std::shared_ptr<const MappedFile> file_;

@@ -1,6 +1,7 @@
 #include "model/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <regex>
 
 #include "core/error.h"
@@ -9,6 +10,25 @@ namespace slmkit {
 namespace {
 
 using nlohmann::json;
+
+// Largest sizes a config may declare: far beyond any real model, so a value above
+// them is corrupt or hostile (num_hidden_layers: 1e9 would allocate gigabytes
+// before any tensor is looked at).
+constexpr int64_t kMaxLayers = int64_t{1} << 16;
+constexpr int64_t kMaxWidth = int64_t{1} << 20;      // hidden, intermediate, head_dim
+constexpr int64_t kMaxHeads = int64_t{1} << 16;
+constexpr int64_t kMaxVocab = int64_t{1} << 24;
+constexpr int64_t kMaxPositions = int64_t{1} << 24;
+// quantization_config.dynamic patterns come from the file: compiled in libstdc++'s
+// polynomial (breadth-first, no back-references) mode so no pattern can make
+// matching exponential, and bounded in length so compiling stays cheap.
+constexpr auto kPatternFlags = std::regex::ECMAScript | std::regex_constants::__polynomial;
+constexpr size_t kMaxPatternChars = 1024;
+
+void check_at_most(int64_t value, int64_t max, const char* key, const std::string& path) {
+  SLMKIT_CHECK(value <= max, path, ": '", key, "' invalid: ", value, " is larger than any model (limit ", max,
+               "); the config.json is corrupt");
+}
 
 // Reads a required integer key, with a message that says what to do.
 int64_t require_int(const json& j, const char* key, const std::string& path) {
@@ -43,9 +63,9 @@ std::vector<int32_t> token_ids(const json& j, const char* key, const std::string
   if (!j.contains(key) || j[key].is_null()) return ids;
   const json list = j[key].is_array() ? j[key] : json::array({j[key]});
   for (const auto& v : list) {
-    SLMKIT_CHECK(v.is_number_integer(), path, ": key \"", key,
-                 "\" must be a token id or a list of token ids, found ", j[key].dump());
-    ids.push_back(v.get<int32_t>());
+    SLMKIT_CHECK(v.is_number_integer() && v.get<int64_t>() >= -1 && v.get<int64_t>() < kMaxVocab, path,
+                 ": key \"", key, "\" must be a token id or a list of token ids, found ", j[key].dump());
+    ids.push_back(static_cast<int32_t>(v.get<int64_t>()));
   }
   return ids;
 }
@@ -58,6 +78,9 @@ void parse_rope(const json& j, ModelConfig& c, const std::string& path) {
   else if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) rs = &j["rope_scaling"];
   if (rs == nullptr) return;
   c.rope_theta = optional_num(*rs, "rope_theta", c.rope_theta);
+  for (const char* key : {"rope_type", "type"})
+    SLMKIT_CHECK(!rs->contains(key) || (*rs)[key].is_string(), path, ": rope scaling '", key,
+                 "' must be a string, found ", (*rs)[key].dump());
   std::string type;
   if (rs->contains("rope_type")) type = (*rs)["rope_type"].get<std::string>();
   else if (rs->contains("type")) type = (*rs)["type"].get<std::string>();
@@ -82,6 +105,23 @@ void parse_layer_dims(const json& j, int64_t n_layers, const std::string& path, 
     c.layers[i].num_heads = require_int(arr[i], "num_attention_heads", path);
     c.layers[i].num_kv_heads = require_int(arr[i], "num_key_value_heads", path);
     c.layers[i].intermediate_size = require_int(arr[i], "intermediate_size", path);
+    check_at_most(c.layers[i].num_heads, kMaxHeads, "slmkit_layer_dims.num_attention_heads", path);
+    check_at_most(c.layers[i].num_kv_heads, kMaxHeads, "slmkit_layer_dims.num_key_value_heads", path);
+    check_at_most(c.layers[i].intermediate_size, kMaxWidth, "slmkit_layer_dims.intermediate_size", path);
+  }
+}
+
+// slmkit extension for factorized (low-rank) models: {"<linear name>": rank}.
+// The loader checks each entry against the stored weight_a/weight_b tensors.
+void parse_low_rank(const json& j, const std::string& path, ModelConfig& c) {
+  if (!j.contains("slmkit_low_rank")) return;
+  const auto& obj = j["slmkit_low_rank"];
+  SLMKIT_CHECK(obj.is_object(), path, ": slmkit_low_rank must be an object mapping linear names to ranks, found ",
+               obj.dump());
+  for (const auto& [name, rank] : obj.items()) {
+    SLMKIT_CHECK(rank.is_number_integer() && rank.get<int64_t>() > 0, path, ": slmkit_low_rank[\"", name,
+                 "\"] must be a positive integer rank, found ", rank.dump());
+    c.low_rank[name] = rank.get<int64_t>();
   }
 }
 
@@ -112,6 +152,14 @@ ModelConfig parse_llama_family(const json& j, const std::string& type, const std
   c.mlp_bias = optional_bool(j, "mlp_bias", false);
   if (type == "mistral" || (type == "qwen2" && optional_bool(j, "use_sliding_window", false)))
     c.sliding_window = optional_int(j, "sliding_window", 0);
+  check_at_most(c.vocab_size, kMaxVocab, "vocab_size", path);
+  check_at_most(c.hidden_size, kMaxWidth, "hidden_size", path);
+  check_at_most(n_layers, kMaxLayers, "num_hidden_layers", path);
+  check_at_most(n_heads, kMaxHeads, "num_attention_heads", path);
+  check_at_most(n_kv, kMaxHeads, "num_key_value_heads", path);
+  check_at_most(ffn, kMaxWidth, "intermediate_size", path);
+  check_at_most(c.head_dim, kMaxWidth, "head_dim", path);
+  check_at_most(c.max_positions, kMaxPositions, "max_position_embeddings", path);
   parse_rope(j, c, path);
   c.layers.assign(static_cast<size_t>(std::max<int64_t>(n_layers, 0)), LayerDims{n_heads, n_kv, ffn});
   parse_layer_dims(j, n_layers, path, c);
@@ -135,7 +183,13 @@ ModelConfig parse_gpt2(const json& j, const std::string& path) {
                c.hidden_act, "\" is not supported for gpt2 (expected gelu_new or gelu)");
   c.tie_word_embeddings = true;
   c.qkv_bias = c.o_bias = c.mlp_bias = true;
+  check_at_most(c.vocab_size, kMaxVocab, "vocab_size", path);
+  check_at_most(c.hidden_size, kMaxWidth, "n_embd", path);
+  check_at_most(n_layers, kMaxLayers, "n_layer", path);
+  check_at_most(n_heads, kMaxHeads, "n_head", path);
+  check_at_most(c.max_positions, kMaxPositions, "n_positions", path);
   const int64_t ffn = optional_int(j, "n_inner", 4 * c.hidden_size);
+  check_at_most(ffn, kMaxWidth, "n_inner", path);
   c.layers.assign(static_cast<size_t>(std::max<int64_t>(n_layers, 0)), LayerDims{n_heads, n_heads, ffn});
   parse_layer_dims(j, n_layers, path, c);
   return c;
@@ -171,7 +225,8 @@ QuantizationInfo parse_quantization(const json& q, const std::string& path) {
   SLMKIT_CHECK(q.contains("quant_method") && q["quant_method"].is_string(), where, " has no \"quant_method\"");
   info.method = q["quant_method"].get<std::string>();
   SLMKIT_CHECK(info.method == "gptq", where, ".quant_method \"", info.method,
-               "\" is not supported (supported: gptq)");
+               "\" is not supported: the input is already quantized (method ", info.method,
+               "); slmkit reads only gptq-quantized checkpoints");
   std::string format = "gptq";
   if (q.contains("checkpoint_format") && !q["checkpoint_format"].is_null()) {
     SLMKIT_CHECK(q["checkpoint_format"].is_string(), where, ".checkpoint_format must be a string, found ",
@@ -196,8 +251,10 @@ QuantizationInfo parse_quantization(const json& q, const std::string& path) {
       ModuleQuantOverride o;
       o.skip = key.rfind("-:", 0) == 0;
       o.pattern = key.rfind("-:", 0) == 0 || key.rfind("+:", 0) == 0 ? key.substr(2) : key;
+      SLMKIT_CHECK(o.pattern.size() <= kMaxPatternChars, w, ": pattern of ", o.pattern.size(),
+                   " characters, more than the limit of ", kMaxPatternChars);
       try {
-        std::regex check(o.pattern);
+        std::regex check(o.pattern, kPatternFlags);
       } catch (const std::regex_error& e) {
         throw Error(cat(w, ": \"", o.pattern, "\" is not a regular expression this build understands (", e.what(), ")"));
       }
@@ -246,7 +303,8 @@ QuantSettings QuantizationInfo::settings_for(const std::string& module) const {
   std::optional<QuantSettings> chosen;
   std::string chosen_key;
   for (const ModuleQuantOverride& o : dynamic) {
-    if (!std::regex_search(module, std::regex(o.pattern), std::regex_constants::match_continuous)) continue;
+    if (!std::regex_search(module, std::regex(o.pattern, kPatternFlags), std::regex_constants::match_continuous))
+      continue;
     QuantSettings s = base;
     s.quantized = !o.skip;
     if (o.bits) s.bits = *o.bits;
@@ -332,11 +390,25 @@ ModelConfig parse_hf_config(const json& j, const std::string& path) {
     for (const auto& t : supported_model_types()) list += (list.empty() ? "" : ", ") + t;
     throw Error(cat(path, ": model_type \"", type, "\" is not supported. Supported: ", list, "."));
   }
+  // transformers would import Python from the model directory for these keys
+  // (trust_remote_code; CVE-2026-4372 for _attn_implementation*); slmkit never
+  // executes anything from a model directory, but says that it ignored them.
+  for (const auto& item : j.items()) {
+    const std::string& key = item.key();
+    if (key == "auto_map" || key == "trust_remote_code" || key == "model_file" ||
+        key.rfind("_attn_implementation", 0) == 0)
+      c.warnings.push_back(cat(path, ": custom code present ('", key, "'); ignored (never executed)"));
+  }
   const auto bos = token_ids(j, "bos_token_id", path);
   c.bos_token_id = bos.empty() ? -1 : bos[0];
   c.eos_token_ids = token_ids(j, "eos_token_id", path);
+  for (int32_t id : c.eos_token_ids)
+    SLMKIT_CHECK(id < c.vocab_size, path, ": eos_token_id ", id, " is outside the vocabulary of ", c.vocab_size);
+  SLMKIT_CHECK(c.bos_token_id < c.vocab_size, path, ": bos_token_id ", c.bos_token_id,
+               " is outside the vocabulary of ", c.vocab_size);
   if (j.contains("quantization_config") && !j["quantization_config"].is_null())
     c.quantization = parse_quantization(j["quantization_config"], path);
+  parse_low_rank(j, path, c);
   validate_config(c, path);
   return c;
 }
@@ -404,8 +476,34 @@ json to_hf_config(const ModelConfig& c) {
   if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
   else if (!c.eos_token_ids.empty()) j["eos_token_id"] = c.eos_token_ids;
   if (c.quantization.enabled()) j["quantization_config"] = quantization_json(c.quantization);
+  if (!c.low_rank.empty()) j["slmkit_low_rank"] = c.low_rank;
   j["torch_dtype"] = "float32";
   return j;
+}
+
+std::vector<double> rope_inverse_frequencies(const ModelConfig& c) {
+  const int64_t half = c.head_dim / 2;
+  std::vector<double> inv(static_cast<size_t>(half));
+  const RopeScaling& rs = c.rope_scaling;
+  for (int64_t i = 0; i < half; ++i) {
+    double f = 1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / static_cast<double>(c.head_dim));
+    if (rs.type == "linear") {
+      f /= rs.factor;
+    } else if (rs.type == "llama3") {
+      const double orig = static_cast<double>(rs.original_max_positions);
+      const double low_wavelen = orig / rs.low_freq_factor;
+      const double high_wavelen = orig / rs.high_freq_factor;
+      const double wavelen = 2.0 * M_PI / f;
+      if (wavelen > low_wavelen) {
+        f /= rs.factor;
+      } else if (wavelen >= high_wavelen) {
+        const double s = (orig / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+        f = (1.0 - s) * f / rs.factor + s * f;
+      }
+    }
+    inv[static_cast<size_t>(i)] = f;
+  }
+  return inv;
 }
 
 }  // namespace slmkit

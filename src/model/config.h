@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -96,6 +97,12 @@ struct ModelConfig {
   std::vector<int32_t> eos_token_ids;
 
   QuantizationInfo quantization;  // how the checkpoint's linears were stored
+  // Things in config.json that were read but deliberately not acted on (keys that
+  // ask for custom Python code: never executed); the CLI prints them.
+  std::vector<std::string> warnings;
+  // slmkit extension "slmkit_low_rank": factorized linears (canonical name → rank r),
+  // stored as <name>.weight_a [r, in] and <name>.weight_b [out, r]. Empty: none.
+  std::map<std::string, int64_t> low_rank;
 
   int64_t num_layers() const { return static_cast<int64_t>(layers.size()); }
   // Total parameters implied by the config (embeddings, norms, linears, head).
@@ -113,5 +120,9 @@ nlohmann::json to_hf_config(const ModelConfig& c);
 
 // Checks internal consistency (dims divide, sizes positive); throws Error.
 void validate_config(const ModelConfig& c, const std::string& where);
+
+// RoPE inverse wavelengths θ_i (i < head_dim/2) in float64, with `linear` or
+// `llama3` scaling applied; both forward passes build their cos/sin tables from these.
+std::vector<double> rope_inverse_frequencies(const ModelConfig& c);
 
 }  // namespace slmkit

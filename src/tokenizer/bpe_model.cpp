@@ -4,6 +4,7 @@
 #include <queue>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "tokenizer/byte_level.h"
 
 namespace slmkit {
@@ -60,8 +61,11 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& what) {
     token_to_id_.emplace(token, static_cast<int32_t>(id));
     max_id = std::max(max_id, id);
   }
-  SLMKIT_CHECK(max_id < int64_t{1} << 26, where, ".vocab: largest id ", max_id,
-               " is implausible for ", token_to_id_.size(), " tokens");
+  // Ids may leave holes (decode refuses them), but the tables below are sized by
+  // the largest id, so it is bounded: a tiny file must not make us allocate GiBs.
+  SLMKIT_CHECK(static_cast<uint64_t>(max_id) < Limits{}.vocab_size, where, ".vocab: largest id ", max_id,
+               " is implausible for ", token_to_id_.size(), " tokens (Limits::vocab_size ", Limits{}.vocab_size,
+               ")");
   id_to_bytes_.assign(static_cast<size_t>(max_id + 1), std::string());
   has_id_.assign(static_cast<size_t>(max_id + 1), false);
   std::fill(std::begin(byte_ids_), std::end(byte_ids_), -1);

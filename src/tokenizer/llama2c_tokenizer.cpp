@@ -46,8 +46,10 @@ int byte_piece_value(std::string_view piece) {
 
 }  // namespace
 
-Llama2cTokenizer::Llama2cTokenizer(const std::string& path) : path_(path) {
-  const auto file = MappedFile::open(path);
+Llama2cTokenizer::Llama2cTokenizer(const std::string& path) : Llama2cTokenizer(MappedFile::open(path)) {}
+
+Llama2cTokenizer::Llama2cTokenizer(const std::shared_ptr<const MappedFile>& file) : path_(file->path()) {
+  const std::string& path = path_;
   const uint8_t* data = file->data();
   const size_t size = file->size();
   SLMKIT_CHECK(size >= 4, path,

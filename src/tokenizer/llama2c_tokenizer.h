@@ -8,11 +8,13 @@
 // "<0xNN>" pieces are raw bytes.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "io/mapped_file.h"
 #include "tokenizer/tokenizer.h"
 
 namespace slmkit {
@@ -26,6 +28,8 @@ class Llama2cTokenizer : public Tokenizer {
   // Reads and validates `path` (counts, lengths, byte pieces); throws Error
   // naming the file, the token and the byte offset on anything malformed.
   explicit Llama2cTokenizer(const std::string& path);
+  // The same over an already opened (or in-memory) file.
+  explicit Llama2cTokenizer(const std::shared_ptr<const MappedFile>& file);
 
   std::vector<int32_t> encode(std::string_view text, bool add_bos) const override;
   // Skips BOS/EOS. The start of the sequence counts as "after BOS" (llama2.c

@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "io/json.h"
 #include "tokenizer/bpe_tokenizer.h"
+#include "tokenizer/gguf_tokenizer.h"
 #include "tokenizer/llama2c_tokenizer.h"
 #include "tokenizer/spm_tokenizer.h"
 #include "tokenizer/tokenizer.h"
@@ -50,9 +51,10 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
   if (extension == ".model") return std::make_unique<SpmTokenizer>(path);
   if (extension == ".json") return std::make_unique<BpeTokenizer>(path);
   if (extension == ".bin") return std::make_unique<Llama2cTokenizer>(path);
+  if (extension == ".gguf") return load_gguf_tokenizer(path);  // the vocabulary inside a GGUF model
   throw Error(cat("cannot tell the tokenizer format of ", path, " from its extension '", extension,
                   "': expected .model (SentencePiece), .json (Hugging Face tokenizer.json) or "
-                  ".bin (llama2.c tokenizer)"));
+                  ".bin (llama2.c tokenizer) or .gguf (a GGUF model's vocabulary)"));
 }
 
 }  // namespace slmkit

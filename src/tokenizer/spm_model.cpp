@@ -57,7 +57,9 @@ class WireReader {
   const std::string& path_;
 };
 
-void parse_piece(std::string_view msg, SpmModel& m, const std::string& path) {
+void parse_piece(std::string_view msg, SpmModel& m, const std::string& path, const Limits& limits) {
+  SLMKIT_CHECK(m.pieces.size() < limits.vocab_size, path, ": more than ", limits.vocab_size,
+               " pieces (Limits::vocab_size); not a real SentencePiece model");
   WireReader r(msg.data(), msg.size(), path);
   std::string piece;
   float score = 0;
@@ -71,6 +73,14 @@ void parse_piece(std::string_view msg, SpmModel& m, const std::string& path) {
     else r.skip(wt);
   }
   SLMKIT_CHECK(type >= 1 && type <= 6, path, ": piece ", m.pieces.size(), " has unknown type ", type);
+  // A huge piece crashed libsentencepiece at load (sentencepiece#1263); NUL bytes
+  // hide the rest of a piece from C-string code (libsentencepiece 0.2.2 rejects them).
+  SLMKIT_CHECK(piece.size() <= limits.token_bytes, path, ": piece ", m.pieces.size(), " is ",
+               piece.size(), " bytes long, more than the limit of ", limits.token_bytes,
+               " (Limits::token_bytes)");
+  SLMKIT_CHECK(piece.find('\0') == std::string::npos, path, ": piece ", m.pieces.size(),
+               " contains a NUL byte at position ", piece.find('\0'),
+               "; such pieces are refused (as libsentencepiece >= 0.2.2 does)");
   m.pieces.push_back(std::move(piece));
   m.scores.push_back(score);
   m.types.push_back(static_cast<SpmModel::PieceType>(type));
@@ -160,7 +170,7 @@ void parse_normalizer_spec(std::string_view msg, SpmModel& m, const std::string&
 
 }  // namespace
 
-SpmModel parse_spm_model(const std::string& bytes, const std::string& path) {
+SpmModel parse_spm_model(const std::string& bytes, const std::string& path, const Limits& limits) {
   SLMKIT_CHECK(!bytes.empty(), path, ": file is empty; expected a SentencePiece tokenizer.model");
   SpmModel m;
   SpecialTokens special;
@@ -168,7 +178,7 @@ SpmModel parse_spm_model(const std::string& bytes, const std::string& path) {
   while (!r.done()) {
     const uint64_t key = r.varint();
     const uint32_t field = static_cast<uint32_t>(key >> 3), wt = static_cast<uint32_t>(key & 7);
-    if (field == 1 && wt == 2) parse_piece(r.bytes(), m, path);
+    if (field == 1 && wt == 2) parse_piece(r.bytes(), m, path, limits);
     else if (field == 2 && wt == 2) parse_trainer_spec(r.bytes(), m, special, path);
     else if (field == 3 && wt == 2) parse_normalizer_spec(r.bytes(), m, path);
     else r.skip(wt);

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "core/limits.h"
+
 namespace slmkit {
 
 struct SpmModel {
@@ -42,6 +44,9 @@ struct SpmModel {
 // malformed input (empty file, bad varints, lengths past the end, unknown piece
 // types, declared special ids outside the vocabulary, no or two <unk> pieces). Later copies of a field override earlier
 // ones, as protobuf merges them.
-SpmModel parse_spm_model(const std::string& bytes, const std::string& path);
+// Pieces longer than limits.token_bytes, pieces with a NUL byte and more than
+// limits.vocab_size pieces are refused too.
+SpmModel parse_spm_model(const std::string& bytes, const std::string& path,
+                         const Limits& limits = Limits{});
 
 }  // namespace slmkit

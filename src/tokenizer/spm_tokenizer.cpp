@@ -65,8 +65,11 @@ void flush_bytes(std::string& bytes, std::string& out) {
 
 }  // namespace
 
-SpmTokenizer::SpmTokenizer(const std::string& path) : path_(path) {
-  model_ = parse_spm_model(read_text_file(path), path);
+SpmTokenizer::SpmTokenizer(const std::string& path)
+    : SpmTokenizer(parse_spm_model(read_text_file(path, Limits{}.side_file_bytes), path), path) {}
+
+SpmTokenizer::SpmTokenizer(SpmModel model, const std::string& name) : path_(name), model_(std::move(model)) {
+  const std::string& path = path_;
   SLMKIT_CHECK(model_.algorithm == SpmModel::Algorithm::kBPE, path, ": SentencePiece model type ",
                static_cast<int>(model_.algorithm), " is not supported (only BPE models, type 2, as used by Llama)");
   SLMKIT_CHECK(!model_.has_precompiled_charsmap || model_.normalizer_name == "identity", path,

@@ -25,6 +25,8 @@ namespace slmkit {
 class SpmTokenizer : public Tokenizer {
  public:
   explicit SpmTokenizer(const std::string& path);  // throws Error naming the file
+  // From a parsed model (e.g. bytes in memory); `name` stands for the path in errors.
+  SpmTokenizer(SpmModel model, const std::string& name);
   // piece_ids_ holds views into model_.pieces, which a copy would not update.
   SpmTokenizer(const SpmTokenizer&) = delete;
   SpmTokenizer& operator=(const SpmTokenizer&) = delete;

@@ -31,7 +31,8 @@ class Tokenizer {
 
 // Loads a tokenizer from a model directory (tokenizer.json preferred when it is
 // byte-level BPE, else tokenizer.model) or from a file path: *.model
-// (SentencePiece), *.json (HF tokenizer.json), *.bin (llama2.c tokenizer).
+// (SentencePiece), *.json (HF tokenizer.json), *.bin (llama2.c tokenizer), *.gguf
+// (the vocabulary stored in a GGUF model).
 // Throws Error naming what was looked for when nothing usable is found.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 

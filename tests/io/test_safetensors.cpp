@@ -108,11 +108,18 @@ TEST(SafetensorsRead, MinimalFileFromReference) {
   EXPECT_TRUE(set.metadata.empty());
 }
 
-TEST(SafetensorsRead, AcceptsJsonWhitespaceAroundHeader) {
+TEST(SafetensorsRead, AcceptsWhitespaceAfterHeader) {
   const std::string path =
       write_bytes(test::make_temp_dir() + "/ws.safetensors",
-                  file_image(" \n\t" + kMinimalHeader + "  \r\n", std::string(16, '\0')));
+                  file_image(kMinimalHeader + "  \r\n", std::string(16, '\0')));
   EXPECT_EQ(read_safetensors(path).tensors.size(), 1u);
+}
+
+// The format says the header MUST begin with '{' (README; reliability.md §6.2):
+// nothing may hide in front of it.
+TEST(SafetensorsReject, HeaderNotStartingWithBrace) {
+  expect_rejected(file_image(" \n\t" + kMinimalHeader, std::string(16, '\0')),
+                  {"must start with '{'", "found 0x20"});
 }
 
 TEST(SafetensorsRead, ScalarsEmptyTensorsAndHeaderOrder) {
@@ -228,7 +235,7 @@ TEST(SafetensorsReject, InvalidUtf8) {  // InvalidHeader
 TEST(SafetensorsReject, InvalidJson) {  // InvalidHeaderDeserialization
   expect_rejected(file_image(R"({"test":{"dtype":"I32",})", ""), {"invalid JSON"});
   expect_rejected(file_image(kMinimalHeader + "\0\0"s, std::string(16, '\0')),
-                  {"invalid JSON"});  // NUL padding is not JSON whitespace
+                  {"trailing non-space bytes (NUL padding?) at header byte 60"});  // not JSON whitespace
 }
 
 TEST(SafetensorsReject, DuplicateTensorName) {
@@ -238,7 +245,7 @@ TEST(SafetensorsReject, DuplicateTensorName) {
 }
 
 TEST(SafetensorsReject, HeaderOrEntryNotAnObject) {
-  expect_rejected(file_image("[1,2]", ""), {"must be a JSON object"});
+  expect_rejected(file_image("[1,2]", ""), {"must start with '{'", "found 0x5b"});
   expect_rejected(file_image(R"({"t":[0,16]})", ""), {"tensor \"t\"", "expected an object"});
 }
 
