@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <omp.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
@@ -52,7 +53,9 @@ std::unique_ptr<Model> load_model_for_cli(const std::string& path, const CommonO
   if (common.dtype == "float32" || common.dtype == "fp32") opt.dtype = at::kFloat;
   else if (common.dtype == "bfloat16" || common.dtype == "bf16") opt.dtype = at::kBFloat16;
   else throw Error(cat("--dtype ", common.dtype, " is not supported (use float32 or bfloat16)"));
-  return std::make_unique<Model>(load_model(path, opt));
+  auto model = std::make_unique<Model>(load_model(path, opt));
+  for (const std::string& w : model->config.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  return model;
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer_for_cli(const std::string& model_path, const CommonOptions& common) {

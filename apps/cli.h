@@ -25,10 +25,17 @@ struct Command {
 int run_eval(const std::vector<std::string>& args);
 int run_inspect(const std::vector<std::string>& args);
 int run_generate(const std::vector<std::string>& args);
+int run_bench(const std::vector<std::string>& args);
 int run_quantize(const std::vector<std::string>& args);
+int run_export(const std::vector<std::string>& args);
 int run_prune(const std::vector<std::string>& args);
+int run_lowrank(const std::vector<std::string>& args);
+int run_finetune(const std::vector<std::string>& args);
+int run_compensate(const std::vector<std::string>& args);
+int run_merge(const std::vector<std::string>& args);
 int run_synth(const std::vector<std::string>& args);
 int run_compare(const std::vector<std::string>& args);
+int run_pipeline(const std::vector<std::string>& args);
 
 struct CommonOptions {
   int threads = 0;  // 0 = all cores

@@ -14,6 +14,7 @@
 #include "eval/zero_shot.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
+#include "pipeline/lora_adapter.h"
 #include "pipeline/progress.h"
 
 namespace slmkit::cli {
@@ -67,11 +68,20 @@ nlohmann::json run_tasks(const Model& model, const Tokenizer& tokenizer, const s
   return records;
 }
 
+// The model, with a PEFT LoRA adapter applied unmerged when --adapter is given
+// (as it would be deployed beside the base).
+std::unique_ptr<Model> load_eval_model(const std::string& path, const std::string& adapter_dir,
+                                       const CommonOptions& common) {
+  auto model = load_model_for_cli(path, common);
+  if (!adapter_dir.empty()) attach_lora_adapter(*model, load_lora_adapter(adapter_dir, *model));
+  return model;
+}
+
 }  // namespace
 
 int run_eval(const std::vector<std::string>& args) {
   CommonOptions common;
-  std::string model_path, text_path, protocol_str, json_path, kl_base, task_list;
+  std::string model_path, text_path, protocol_str, json_path, kl_base, task_list, adapter_dir;
   int64_t seq_len = 0, batch = 0, max_windows = 0, limit = 0;
   bool quiet = false;
   po::options_description desc("eval options");
@@ -90,6 +100,8 @@ int run_eval(const std::vector<std::string>& args) {
        "also report KL(base || model) and top-1 agreement against this base model on the same windows")
       ("tasks", po::value<std::string>(&task_list), tasks_help().c_str())
       ("limit", po::value<int64_t>(&limit)->default_value(0), "score only the first N documents of each task (0 = all)")
+      ("adapter", po::value<std::string>(&adapter_dir),
+       "apply this PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) unmerged")
       ("quiet,q", po::bool_switch(&quiet), "no progress lines");
   add_common_options(desc, common);
   po::variables_map vm;
@@ -100,7 +112,7 @@ int run_eval(const std::vector<std::string>& args) {
   SLMKIT_CHECK(limit >= 0, "--limit must be >= 0");
   // With --tasks, perplexity runs only when a text is named explicitly.
   if (!task_list.empty() && text_path.empty()) {
-    auto model = load_model_for_cli(model_path, common);
+    auto model = load_eval_model(model_path, adapter_dir, common);
     auto tokenizer = load_tokenizer_for_cli(model_path, common);
     const nlohmann::json tasks = run_tasks(*model, *tokenizer, task_list, limit, quiet);
     if (!json_path.empty())
@@ -120,7 +132,7 @@ int run_eval(const std::vector<std::string>& args) {
   SLMKIT_CHECK(seq_len >= 0 && max_windows >= 0, "--seq-len and --max-windows must be >= 0");
 
   const std::string text = read_text_file(text_path);
-  auto model = load_model_for_cli(model_path, common);
+  auto model = load_eval_model(model_path, adapter_dir, common);
   auto tokenizer = load_tokenizer_for_cli(model_path, common);
   const std::vector<int32_t> tokens = tokenize_for_perplexity(text, *tokenizer, cfg.protocol);
   const int64_t context = cfg.context > 0 ? cfg.context : default_context(*model, cfg.protocol);
@@ -173,6 +185,7 @@ int run_eval(const std::vector<std::string>& args) {
       j["kl"] = {{"base", kl_base}, {"mean", kl.mean_kl}, {"p99", kl.p99_kl}, {"max", kl.max_kl},
                  {"top1_agreement", kl.top1_agreement}, {"tokens", kl.tokens}};
     if (!task_list.empty()) j["tasks"] = tasks;
+    if (!adapter_dir.empty()) j["adapter"] = adapter_dir;
     write_file_atomic(json_path, j.dump(2) + "\n");
   }
   return 0;

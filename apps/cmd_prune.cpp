@@ -11,9 +11,12 @@
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
 #include "model/checkpoint.h"
+#include "model/raw_checkpoint.h"
 #include "pipeline/calibration.h"
 #include "pipeline/output_dir.h"
+#include "pipeline/preflight.h"
 #include "pipeline/prune_model.h"
+#include "tokenizer/text_input.h"
 
 namespace slmkit::cli {
 namespace {
@@ -117,7 +120,9 @@ int run_prune(const std::vector<std::string>& args) {
       ("seed", po::value<uint64_t>(&calib.seed)->default_value(0), "seed for drawing calibration windows")
       ("chunk", po::value<int64_t>(&recipe.chunk)->default_value(recipe.chunk),
        "calibration windows per forward call (memory vs speed)")
-      ("force", po::bool_switch(&force), "overwrite an existing output directory")
+      ("force", po::bool_switch(&force),
+       "overwrite an existing output directory; start even when the preflight estimate exceeds the free "
+       "memory or disk")
       ("json", po::value<std::string>(&json_path), "write the per-layer report and summary as JSON")
       ("quiet,q", po::bool_switch(&quiet), "no per-layer lines");
   add_common_options(desc, common);
@@ -144,19 +149,36 @@ int run_prune(const std::vector<std::string>& args) {
                  "); give one of them");
     recipe.sparsity.sparsity = recipe.sparsity.pattern.sparsity();
   }
+  check_output_outside_input(model_path, out_dir);
+  if (recipe.criterion.empty() && recipe.method != "layers")
+    recipe.criterion = recipe.method == "structured" ? "flap" : "wanda";
+  {
+    // From the config alone, before any weight is loaded.
+    const ModelConfig config = read_checkpoint(model_path).config;
+    CalibrationShape shape;
+    if (prune_needs_calibration(recipe))
+      shape = {calib.samples, calib.seq_len > 0 ? calib.seq_len : std::min<int64_t>(2048, config.max_positions),
+               recipe.chunk};
+    const JobEstimate estimate =
+        estimate_prune(config, shape, unstructured ? 1.0 : recipe.target_params,
+                       common.dtype == "float32" || common.dtype == "fp32" ? 4 : 2, recipe.criterion == "sparsegpt");
+    const AvailableResources available = measure_available(out_dir);
+    std::fprintf(stderr, "%s\n", describe_preflight(estimate, available).c_str());
+    check_resources(estimate, available, force);
+  }
   prepare_output_dir(out_dir, force);
 
   auto model = load_model_for_cli(model_path, common);
-  if (recipe.criterion.empty() && recipe.method != "layers")
-    recipe.criterion = recipe.method == "structured" ? "flap" : "wanda";
+  check_finite_weights(*model);
   at::Tensor windows;
   std::string calib_desc = "none (magnitude)";
   if (prune_needs_calibration(recipe)) {
     if (calib_path.empty()) calib_path = data_dir() + "/text/wikitext-2/wiki.valid.tokens";
     auto tokenizer = load_tokenizer_for_cli(model_path, common);
+    check_tokenizer_fits_model(*tokenizer, model->config, model_path);
     if (calib.seq_len == 0) calib.seq_len = std::min<int64_t>(2048, model->config.max_positions);
     const std::vector<int32_t> tokens =
-        tokenize_for_perplexity(read_text_file(calib_path), *tokenizer, PplProtocol::kGPTQ);
+        tokenize_for_perplexity(read_text_input(calib_path, "calibration text"), *tokenizer, PplProtocol::kGPTQ);
     windows = draw_calibration_windows(tokens, calib.samples, calib.seq_len, calib.seed);
     calib_desc = cat(calib_path, ": ", calib.samples, " windows x ", calib.seq_len, " tokens (seed ", calib.seed, ")");
   }

@@ -13,11 +13,14 @@
 #include "io/mapped_file.h"
 #include "model/checkpoint.h"
 #include "pipeline/calibration.h"
+#include "model/raw_checkpoint.h"
 #include "pipeline/output_dir.h"
+#include "pipeline/preflight.h"
 #include "pipeline/progress.h"
 #include "pipeline/quantize_model.h"
 #include "pipeline/quantize_resume.h"
 #include "pipeline/recipe.h"
+#include "tokenizer/text_input.h"
 
 namespace slmkit::cli {
 namespace {
@@ -101,6 +104,7 @@ int run_quantize(const std::vector<std::string>& args) {
   CalibrationConfig calib;
   std::vector<std::string> overrides;
   bool force = false, resume = false, no_true_sequential = false, quiet = false;
+  std::string fallback = "error";
   po::options_description desc("quantize options");
   desc.add_options()
       ("model", po::value<std::string>(&model_path)->required(), "checkpoint directory or file")
@@ -126,7 +130,12 @@ int run_quantize(const std::vector<std::string>& args) {
       ("seed", po::value<uint64_t>(&calib.seed)->default_value(0), "seed for drawing calibration windows")
       ("chunk", po::value<int64_t>(&recipe.chunk)->default_value(recipe.chunk),
        "calibration windows per forward call (memory vs speed)")
-      ("force", po::bool_switch(&force), "overwrite an existing output directory (and any interrupted run in it)")
+      ("fallback", po::value<std::string>(&fallback)->default_value("error"),
+       "GPTQ: a linear whose Hessian stays indefinite after maximum damping: error (stop) or rtn "
+       "(round to nearest, recorded in its report)")
+      ("force", po::bool_switch(&force),
+       "overwrite an existing output directory (and any interrupted run in it); start even when the "
+       "preflight estimate exceeds the free memory or disk")
       ("resume", po::bool_switch(&resume),
        "continue an interrupted run in --out from its last finished block (same command otherwise)")
       ("json", po::value<std::string>(&json_path), "write the per-tensor report and summary as JSON")
@@ -161,6 +170,8 @@ int run_quantize(const std::vector<std::string>& args) {
     recipe = from_file;
     calib = calib_file;
   }
+  SLMKIT_CHECK(fallback == "error" || fallback == "rtn", "--fallback must be error or rtn, found ", fallback);
+  recipe.rtn_fallback = fallback == "rtn";
   if (recipe.gptq.grid.group_size < 0) recipe.gptq.grid.group_size = 0;
   SLMKIT_CHECK(recipe.gptq.grid.bits >= 2 && recipe.gptq.grid.bits <= 8, "--bits must be 2..8, found ",
                recipe.gptq.grid.bits);
@@ -170,10 +181,23 @@ int run_quantize(const std::vector<std::string>& args) {
   recipe.overrides.insert(recipe.overrides.begin(), typed.begin(), typed.end());
   // Before hours of work, not after. An interrupted run's directory is reused
   // only with --resume, and discarded only with --force.
+  check_output_outside_input(model_path, out_dir);
   const bool interrupted = QuantizeResumeStore::present(out_dir);
   SLMKIT_CHECK(!interrupted || resume || force, out_dir,
                " holds an interrupted quantize run; pass --resume to continue it or --force to start over");
   SLMKIT_CHECK(!(resume && force), "--resume and --force contradict each other: choose one");
+  {
+    // From the config alone, before any weight is loaded.
+    const ModelConfig config = read_checkpoint(model_path).config;
+    const int64_t seq_len = calib.seq_len > 0 ? calib.seq_len : std::min<int64_t>(2048, config.max_positions);
+    const JobEstimate estimate =
+        estimate_quantize(config, {calib.samples, seq_len, recipe.chunk}, recipe.gptq.grid.bits,
+                          recipe.gptq.grid.group_size, common.dtype == "float32" || common.dtype == "fp32" ? 4 : 2,
+                          recipe.method == "awq");
+    const AvailableResources available = measure_available(out_dir);
+    std::fprintf(stderr, "%s\n", describe_preflight(estimate, available).c_str());
+    check_resources(estimate, available, force);
+  }
   if (interrupted && force) QuantizeResumeStore(out_dir, "").remove();
   prepare_output_dir(out_dir, force || (resume && interrupted));
   if (resume && !interrupted)
@@ -181,10 +205,12 @@ int run_quantize(const std::vector<std::string>& args) {
   if (calib_path.empty()) calib_path = data_dir() + "/text/wikitext-2/wiki.valid.tokens";
 
   auto model = load_model_for_cli(model_path, common);
+  check_finite_weights(*model);
   auto tokenizer = load_tokenizer_for_cli(model_path, common);
+  check_tokenizer_fits_model(*tokenizer, model->config, model_path);
   if (calib.seq_len == 0) calib.seq_len = std::min<int64_t>(2048, model->config.max_positions);
   const std::vector<int32_t> calib_tokens =
-      tokenize_for_perplexity(read_text_file(calib_path), *tokenizer, PplProtocol::kGPTQ);
+      tokenize_for_perplexity(read_text_input(calib_path, "calibration text"), *tokenizer, PplProtocol::kGPTQ);
   const at::Tensor windows = draw_calibration_windows(calib_tokens, calib.samples, calib.seq_len, calib.seed);
   const int64_t act_bytes = 2 * windows.numel() * model->config.hidden_size * 4;
   std::fprintf(stderr,
@@ -201,10 +227,11 @@ int run_quantize(const std::vector<std::string>& args) {
   CheckpointAndStop checkpoint(store, out_dir, progress);
   const QuantizeSummary summary = quantize_model(*model, windows, recipe, [&](const TensorReport& r, int64_t done, int64_t total) {
     if (!quiet)
-      std::fprintf(stderr, "  %-40s [%lld x %lld] %-18s rel.err %.3e  %.2f s  (%lld/%lld)\n", r.name.c_str(),
+      std::fprintf(stderr, "  %-40s [%lld x %lld] %-18s rel.err %.3e  %.2f s  (%lld/%lld)%s\n", r.name.c_str(),
                    static_cast<long long>(r.out_features), static_cast<long long>(r.in_features),
                    r.kept_dense ? "kept dense" : describe(r.grid).c_str(), r.relative_error, r.seconds,
-                   static_cast<long long>(done), static_cast<long long>(total));
+                   static_cast<long long>(done), static_cast<long long>(total),
+                   r.rtn_fallback ? "  GPTQ FAILED: RTN fallback" : "");
     progress.update(done);
   }, &checkpoint);
   progress.finish();

@@ -8,6 +8,7 @@ packages=(
   libtorch-dev libopenblas0-openmp libeigen3-dev
   libboost-program-options-dev nlohmann-json3-dev libyaml-cpp-dev libpcre2-dev libutf8proc-dev
   libgtest-dev libsentencepiece-dev   # the SentencePiece library is a test oracle only
+  clang-14 libclang-rt-14-dev llvm-14   # libFuzzer targets (fuzz/) and llvm-symbolizer for sanitizer reports
 )
 missing=()
 for p in "${packages[@]}"; do

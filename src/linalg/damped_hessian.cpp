@@ -1,5 +1,7 @@
 #include "linalg/damped_hessian.h"
 
+#include <ATen/Parallel.h>
+
 #include "core/error.h"
 
 namespace slmkit {
@@ -9,9 +11,26 @@ namespace {
 // retry then starts from this fraction of mean(diag H) instead.
 constexpr double kFirstRetryDampFraction = 1e-4;
 
+// OpenBLAS's LAPACK routines (potrf, potri) split their work differently with
+// more threads, which changes the last bits of the factor (its GEMMs do not:
+// each element is summed by one thread in one order). Factoring on one thread
+// keeps GPTQ and SparseGPT outputs byte-identical whatever --threads is; the
+// factorization is a small part of a solve.
+class OneThreadForLapack {
+ public:
+  OneThreadForLapack() : saved_(at::get_num_threads()) { at::set_num_threads(1); }
+  ~OneThreadForLapack() { at::set_num_threads(saved_); }
+  OneThreadForLapack(const OneThreadForLapack&) = delete;
+  OneThreadForLapack& operator=(const OneThreadForLapack&) = delete;
+
+ private:
+  int saved_;
+};
+
 // The factor as float32, or an undefined tensor when H + λI is not
 // positive-definite in H's precision (or the factor is not usable).
 at::Tensor try_factor(const at::Tensor& hessian, double damp) {
+  const OneThreadForLapack one_thread;
   at::Tensor damped = hessian.clone();
   damped.diagonal().add_(damp);
   auto [lower, info] = at::linalg_cholesky_ex(damped);
@@ -54,7 +73,7 @@ InverseFactor damped_inverse_factor(const at::Tensor& hessian, double percdamp, 
     }
     damp = damp > 0 ? damp * 10 : kFirstRetryDampFraction * mean_diag;
   }
-  throw Error(cat("GPTQ: the Hessian [", hessian.size(0), ", ", hessian.size(1),
+  throw NotPositiveDefinite(cat("GPTQ: the Hessian [", hessian.size(0), ", ", hessian.size(1),
                   "] is not positive-definite even with damping ", damp / 10, " (", max_retries,
                   " increases from percdamp ", percdamp, " x mean diagonal ", mean_diag,
                   "); the calibration statistics are broken: check the calibration data for NaN/Inf ",

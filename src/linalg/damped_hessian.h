@@ -6,7 +6,17 @@
 
 #include <ATen/ATen.h>
 
+#include "core/error.h"
+
 namespace slmkit {
+
+// Thrown when H + λI stays indefinite after the last damping increase, so that a
+// pipeline can tell it from other errors (and, if asked to, fall back to RTN for
+// that one module instead of stopping).
+class NotPositiveDefinite : public Error {
+ public:
+  using Error::Error;
+};
 
 struct InverseFactor {
   at::Tensor upper;   // float32 [n, n], upper triangular U with UᵀU = (H + λI)⁻¹
@@ -19,7 +29,7 @@ struct InverseFactor {
 // columns already replaced). Starts at λ = percdamp · mean(diag H). Each λ is
 // tried in float32 (as the reference gptq.py does, and twice as fast), then in
 // float64 if float32 fails; when both fail λ is multiplied by 10, up to
-// max_retries times, then Error is thrown.
+// max_retries times, then NotPositiveDefinite is thrown.
 InverseFactor damped_inverse_factor(const at::Tensor& hessian, double percdamp, int max_retries);
 
 // What both solvers start from: float32 copies of the weight [out, in] and of

@@ -5,11 +5,10 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
-#include "io/json.h"
-#include "io/llama2c_checkpoint.h"
 #include "io/safetensors.h"
-#include "io/torch_checkpoint.h"
+#include "model/gguf_checkpoint.h"
 #include "model/gptq_checkpoint.h"
+#include "model/low_rank_checkpoint.h"
 #include "model/tensor_adapter.h"
 
 namespace slmkit {
@@ -29,10 +28,11 @@ at::Tensor load_param(const TensorView& v, const std::string& name, at::ScalarTy
 
 void load_llama_family(Model& m, const TensorSet& set, const std::string& source) {
   static const std::regex linear_re(
-      R"((model\.layers\.\d+\.(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)|lm_head)\.(weight|bias|qweight|qzeros|scales|g_idx))");
+      R"((model\.layers\.\d+\.(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)|lm_head)\.(weight|bias|qweight|qzeros|scales|g_idx|weight_a|weight_b))");
   static const std::regex norm_re(R"(model\.layers\.\d+\.(input|post_attention)_layernorm\.weight)");
   std::map<std::string, at::Tensor> biases;
   std::map<std::string, std::map<std::string, TensorView>> gptq_parts;  // linear → suffix → tensor
+  std::map<std::string, std::map<std::string, TensorView>> low_rank_parts;
   for (const auto& [name, view] : set.tensors) {
     if (ends_with(name, "rotary_emb.inv_freq")) continue;  // old checkpoints store the RoPE table
     std::smatch mt;
@@ -40,6 +40,10 @@ void load_llama_family(Model& m, const TensorSet& set, const std::string& source
       const std::string base = mt[1], kind = mt[4];
       if (is_gptq_part(kind)) {
         gptq_parts[base][kind] = view;
+        continue;
+      }
+      if (is_low_rank_part(kind)) {
+        low_rank_parts[base][kind] = view;
         continue;
       }
       at::Tensor t = load_param(view, name, m.dtype);
@@ -54,6 +58,7 @@ void load_llama_family(Model& m, const TensorSet& set, const std::string& source
     }
   }
   load_gptq_linears(m, gptq_parts, source);
+  load_low_rank_linears(m, low_rank_parts, source);
   for (auto& [base, b] : biases) {
     auto it = m.linears.find(base);
     SLMKIT_CHECK(it != m.linears.end(), source, ": bias ", base, ".bias has no matching weight");
@@ -137,64 +142,8 @@ Model model_from_hf_tensors(const ModelConfig& config, const TensorSet& tensors,
   return m;
 }
 
-RawCheckpoint read_checkpoint(const std::string& path) {
-  SLMKIT_CHECK(fs::exists(path), path, ": no such file or directory");
-  fs::path dir = fs::is_directory(path) ? fs::path(path) : fs::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  RawCheckpoint raw;
-  if (!fs::is_directory(path) && !ends_with(path, ".safetensors") && !ends_with(path, ".json") &&
-      looks_like_llama2c(path)) {
-    Llama2cCheckpoint ck = read_llama2c(path);
-    const Llama2cHeader& h = ck.header;
-    ModelConfig& c = raw.config;
-    c.model_type = "llama";
-    c.arch = Arch::kLlama;
-    c.vocab_size = h.vocab_size;
-    c.hidden_size = h.dim;
-    c.head_dim = h.dim / h.n_heads;
-    c.max_positions = h.seq_len;
-    c.layers.assign(static_cast<size_t>(h.n_layers), LayerDims{h.n_heads, h.n_kv_heads, h.hidden_dim});
-    c.norm_eps = 1e-5;  // llama2.c's rmsnorm
-    c.tie_word_embeddings = h.shared_classifier;
-    c.bos_token_id = 1;
-    c.eos_token_ids = {2};
-    raw.tensors = std::move(ck.tensors);
-    raw.weights_path = path;
-    raw.format = "llama2.c";
-    return raw;
-  }
-
-  const fs::path config_path = dir / "config.json";
-  SLMKIT_CHECK(fs::exists(config_path), path, ": no config.json in ", dir.string(),
-               ". A Hugging Face checkpoint needs its config.json beside the weights.");
-  raw.config = parse_hf_config(read_json_file(config_path.string()), config_path.string());
-
-  if (!fs::is_directory(path)) {
-    raw.weights_path = path;
-  } else {
-    for (const char* candidate : {"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"})
-      if (fs::exists(dir / candidate)) {
-        raw.weights_path = (dir / candidate).string();
-        break;
-      }
-    SLMKIT_CHECK(!raw.weights_path.empty(), path, ": no weights found (looked for model.safetensors, ",
-                 "model.safetensors.index.json, pytorch_model.bin)");
-  }
-  const std::string& w = raw.weights_path;
-  if (ends_with(w, ".safetensors")) {
-    raw.tensors = read_safetensors(w);
-    raw.format = "safetensors";
-  } else if (ends_with(w, ".index.json")) {
-    raw.tensors = read_safetensors_index(w);
-    raw.format = "safetensors (sharded)";
-  } else {
-    raw.tensors = read_torch_checkpoint(w);
-    raw.format = "torch.save zip";
-  }
-  return raw;
-}
-
 Model load_model(const std::string& path, const LoadOptions& options) {
+  if (!fs::is_directory(path) && looks_like_gguf(path)) return load_gguf_model(path, options.dtype);
   const RawCheckpoint raw = read_checkpoint(path);
   return model_from_hf_tensors(raw.config, raw.tensors, options.dtype, raw.weights_path);
 }
@@ -204,8 +153,9 @@ std::map<std::string, at::Tensor> hf_state_dict(const Model& m) {
   const ModelConfig& c = m.config;
   if (c.arch == Arch::kGPT2) {
     for (const auto& [name, l] : m.linears)
-      SLMKIT_CHECK(l.is_dense(), "linear ", name, " is quantized; GPT-2 checkpoints fuse q/k/v into c_attn and ",
-                   "this build writes quantized linears for llama-family models only");
+      SLMKIT_CHECK(l.is_dense(), "linear ", name, " is ", l.is_quantized() ? "quantized" : "low-rank",
+                   "; GPT-2 checkpoints fuse q/k/v into c_attn and this build writes quantized and low-rank ",
+                   "linears for llama-family models only");
     out["wte.weight"] = m.tensor("model.embed_tokens.weight");
     out["wpe.weight"] = m.tensor("model.embed_positions.weight");
     out["ln_f.weight"] = m.tensor("model.norm.weight");
@@ -237,6 +187,7 @@ std::map<std::string, at::Tensor> hf_state_dict(const Model& m) {
       continue;
     }
     if (const auto* q = std::get_if<QuantizedWeights>(&l.weights)) add_gptq_tensors(name, *q, out);
+    else if (const auto* lr = std::get_if<LowRankWeights>(&l.weights)) add_low_rank_tensors(name, *lr, out);
     else out[name + ".weight"] = l.dense_weight();
     if (l.bias.defined()) out[name + ".bias"] = l.bias;
   }
@@ -246,8 +197,12 @@ std::map<std::string, at::Tensor> hf_state_dict(const Model& m) {
 void save_model(const Model& model, const std::string& dir, const std::map<std::string, std::string>& metadata) {
   // quantization_config follows the linears as they are, whatever the pass that
   // changed them recorded; computed first so a model that cannot be saved writes nothing.
+  for (const auto& [name, l] : model.linears)
+    SLMKIT_CHECK(!l.adapter, "linear ", name, " has a LoRA adapter attached, which the checkpoint would silently ",
+                 "drop; merge it into the weights first (slmkit merge) or save the adapter on its own");
   ModelConfig config = model.config;
   config.quantization = describe_quantization(model);
+  config.low_rank = describe_low_rank(model);
   nlohmann::json cfg = to_hf_config(config);
   cfg["torch_dtype"] = model.dtype == at::kBFloat16 ? "bfloat16" : model.dtype == at::kHalf ? "float16" : "float32";
   std::map<std::string, TensorView> views;
@@ -260,23 +215,6 @@ void save_model(const Model& model, const std::string& dir, const std::map<std::
   meta.emplace("format", "pt");
   write_safetensors((fs::path(dir) / "model.safetensors").string(), views, meta);
   write_file_atomic((fs::path(dir) / "config.json").string(), cfg.dump(2) + "\n");
-}
-
-std::string default_tokenizer_path(const std::string& model_path) {
-  if (fs::is_directory(model_path)) return model_path;
-  const fs::path dir = fs::path(model_path).parent_path().empty() ? fs::path(".") : fs::path(model_path).parent_path();
-  if (ends_with(model_path, ".bin") && looks_like_llama2c(model_path)) {
-    std::string found;
-    for (const auto& e : fs::directory_iterator(dir)) {
-      const std::string n = e.path().filename().string();
-      if (e.path() != fs::path(model_path) && ends_with(n, ".bin") && (n.rfind("tok", 0) == 0)) {
-        if (!found.empty()) return "";  // ambiguous: let the user choose
-        found = e.path().string();
-      }
-    }
-    return found;
-  }
-  return dir.string();
 }
 
 }  // namespace slmkit

@@ -35,12 +35,14 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 
 // Additive mask [T, S] for queries at pos0..pos0+T-1 over keys 0..S-1: causal,
 // and limited to the last `window` keys when a sliding window is set.
-at::Tensor attention_mask(int64_t T, int64_t S, int64_t pos0, int64_t window, at::ScalarType dtype) {
-  const at::Tensor q_pos = at::arange(pos0, pos0 + T, at::kLong).unsqueeze(1);
-  const at::Tensor k_pos = at::arange(0, S, at::kLong).unsqueeze(0);
+at::Tensor attention_mask(int64_t T, int64_t S, int64_t pos0, int64_t window, const at::TensorOptions& like) {
+  const at::ScalarType dtype = like.dtype().toScalarType();
+  const at::TensorOptions index = like.dtype(at::kLong);  // on the activations' device
+  const at::Tensor q_pos = at::arange(pos0, pos0 + T, index).unsqueeze(1);
+  const at::Tensor k_pos = at::arange(0, S, index).unsqueeze(0);
   at::Tensor blocked = k_pos > q_pos;
   if (window > 0) blocked = blocked.logical_or(k_pos <= q_pos - window);
-  return at::zeros({T, S}, dtype).masked_fill(blocked, -std::numeric_limits<float>::infinity());
+  return at::zeros({T, S}, like.dtype(dtype)).masked_fill(blocked, -std::numeric_limits<float>::infinity());
 }
 
 at::Tensor run_linear(const Model& m, const std::string& name, const at::Tensor& x, const LinearTap* tap) {
@@ -96,7 +98,7 @@ at::Tensor attention_sublayer(const Model& m, int64_t layer, const at::Tensor& x
     const int64_t tb = std::min(block, T - t0), sb = std::min(S, pos0 + t0 + tb);
     const at::Tensor qb = qg.narrow(3, t0, tb).reshape({B * nkv, group * tb, hd});
     const at::Tensor kt = k.narrow(2, 0, sb).reshape({B * nkv, sb, hd}).transpose(1, 2);
-    const at::Tensor mask = attention_mask(tb, sb, pos0 + t0, c.sliding_window, x.scalar_type()).repeat({group, 1});
+    const at::Tensor mask = attention_mask(tb, sb, pos0 + t0, c.sliding_window, x.options()).repeat({group, 1});
     const at::Tensor scores = at::baddbmm(mask.unsqueeze(0), qb, kt, /*beta=*/1.0, /*alpha=*/scale);
     const at::Tensor probs = scores.softmax(-1, at::kFloat).to(x.scalar_type());
     outs.push_back(at::bmm(probs, v.narrow(2, 0, sb).reshape({B * nkv, sb, hd})).view({B, nh, tb, hd}));
@@ -121,10 +123,12 @@ at::Tensor block_norm(const Model& m, int64_t layer, bool before_attention, cons
 
 KVCache make_kv_cache(const Model& model, int64_t batch, int64_t capacity) {
   KVCache cache;
+  const at::TensorOptions options =
+      at::TensorOptions(model.dtype).device(model.tensor("model.embed_tokens.weight").device());
   for (const LayerDims& l : model.config.layers) {
     const std::vector<int64_t> shape = {batch, l.num_kv_heads, capacity, model.config.head_dim};
-    cache.k.push_back(at::zeros(shape, model.dtype));
-    cache.v.push_back(at::zeros(shape, model.dtype));
+    cache.k.push_back(at::zeros(shape, options));
+    cache.v.push_back(at::zeros(shape, options));
   }
   return cache;
 }

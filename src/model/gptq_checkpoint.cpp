@@ -206,7 +206,7 @@ QuantizationInfo describe_quantization(const Model& m) {
   info.lm_head = m.linears.count("lm_head") && m.linear("lm_head").is_quantized();
 
   for (const auto& [name, l] : m.linears) {
-    if (l.is_dense()) {
+    if (!l.is_quantized()) {  // dense or low-rank: stored unquantized
       if (name != "lm_head") info.dynamic.push_back(ModuleQuantOverride{regex_escape(name), true, {}, {}, {}, {}});
       continue;
     }
@@ -225,7 +225,7 @@ QuantizationInfo describe_quantization(const Model& m) {
   // What a reader resolves must be what we hold.
   for (const auto& [name, l] : m.linears) {
     const QuantSettings s = info.settings_for(name);
-    if (l.is_dense()) SLMKIT_ASSERT(!s.quantized, name, " would be read as quantized");
+    if (!l.is_quantized()) SLMKIT_ASSERT(!s.quantized, name, " would be read as quantized");
     else SLMKIT_ASSERT(s.quantized && compatible(std::get<QuantizedWeights>(l.weights), s), name, " would be misread");
   }
   return info;

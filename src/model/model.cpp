@@ -17,32 +17,6 @@ void expect_shape(const at::Tensor& t, const std::vector<int64_t>& shape, const 
                ", expected ", shape_str(shape), " from config.json");
 }
 
-// Per-frequency inverse wavelengths, with Llama-3 / linear scaling applied.
-std::vector<double> rope_inv_freq(const ModelConfig& c) {
-  const int64_t half = c.head_dim / 2;
-  std::vector<double> inv(static_cast<size_t>(half));
-  const RopeScaling& rs = c.rope_scaling;
-  for (int64_t i = 0; i < half; ++i) {
-    double f = 1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / static_cast<double>(c.head_dim));
-    if (rs.type == "linear") {
-      f /= rs.factor;
-    } else if (rs.type == "llama3") {
-      const double orig = static_cast<double>(rs.original_max_positions);
-      const double low_wavelen = orig / rs.low_freq_factor;
-      const double high_wavelen = orig / rs.high_freq_factor;
-      const double wavelen = 2.0 * M_PI / f;
-      if (wavelen > low_wavelen) {
-        f /= rs.factor;
-      } else if (wavelen >= high_wavelen) {
-        const double s = (orig / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
-        f = (1.0 - s) * f / rs.factor + s * f;
-      }
-    }
-    inv[static_cast<size_t>(i)] = f;
-  }
-  return inv;
-}
-
 }  // namespace
 
 std::string Model::layer_prefix(int64_t layer) { return cat("model.layers.", layer, "."); }
@@ -94,7 +68,9 @@ void Model::finalize(const std::string& source) {
     SLMKIT_CHECK(it != linears.end(), source, ": missing weight ", name, ".weight");
     const Linear& l = it->second;
     SLMKIT_CHECK(l.out_features() == out && l.in_features() == in, source, ": ", name,
-                 l.is_quantized() ? " (GPTQ) has [out, in] = [" : ".weight has shape [",
+                 l.is_quantized()  ? " (GPTQ) has [out, in] = ["
+                 : l.is_low_rank() ? " (low-rank B·A) has [out, in] = ["
+                                   : ".weight has shape [",
                  l.out_features(), ", ", l.in_features(), "], expected [", out, ", ", in, "] from config.json");
     if (bias) {
       SLMKIT_CHECK(l.bias.defined(), source, ": missing ", name, ".bias (the config says this layer has a bias)");
@@ -124,7 +100,7 @@ void Model::finalize(const std::string& source) {
 
   // RoPE tables in the rotate-half layout: cos/sin = cat(freqs, freqs).
   if (!gpt2) {
-    const std::vector<double> inv = rope_inv_freq(c);
+    const std::vector<double> inv = rope_inverse_frequencies(c);
     const int64_t half = hd / 2;
     at::Tensor cos = at::empty({c.max_positions, hd}, at::kFloat);
     at::Tensor sin = at::empty({c.max_positions, hd}, at::kFloat);
@@ -154,6 +130,9 @@ void Model::to(at::ScalarType target) {
     if (auto* d = std::get_if<DenseWeights>(&l.weights)) {
       if (d->weight.is_same(embed_before)) d->weight = tensors.at("model.embed_tokens.weight");
       else convert(d->weight);
+    } else if (auto* lr = std::get_if<LowRankWeights>(&l.weights)) {
+      convert(lr->a);
+      convert(lr->b);
     }
     convert(l.bias);
   }

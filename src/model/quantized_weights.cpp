@@ -50,10 +50,10 @@ int64_t effective_group(int64_t group_size, int64_t in) { return group_size > 0 
 // values [n, m] (each in [0, 2^bits)) → int32 words [ceil(n·bits/32), m], packed along dim 0.
 at::Tensor pack_dim0(const at::Tensor& values, int bits) {
   const int64_t n = values.size(0), m = values.size(1), chunks = ceil_div(n, 32);
-  at::Tensor v = at::zeros({chunks * 32, m}, at::kLong);
+  at::Tensor v = at::zeros({chunks * 32, m}, values.options().dtype(at::kLong));
   v.narrow(0, 0, n).copy_(values);
   v = v.view({chunks, 32, m});
-  at::Tensor words = at::zeros({chunks, bits, m}, at::kLong);  // 32 values fill `bits` words
+  at::Tensor words = at::zeros({chunks, bits, m}, values.options().dtype(at::kLong));  // 32 values fill `bits` words
   for (int64_t j = 0; j < 32; ++j) {
     const int64_t bit = j * bits, w = bit / 32, shift = bit % 32;
     const at::Tensor vj = v.select(1, j);
@@ -74,12 +74,12 @@ at::Tensor pack_dim0(const at::Tensor& values, int bits) {
 at::Tensor unpack_dim0(const at::Tensor& words, int64_t n, int bits) {
   const int64_t m = words.size(1), chunks = ceil_div(n, 32);
   SLMKIT_ASSERT(words.size(0) == words_for(n, bits), "packed rows ", words.size(0), " for ", n, " values");
-  at::Tensor w64 = at::zeros({chunks * bits, m}, at::kLong);
+  at::Tensor w64 = at::zeros({chunks * bits, m}, words.options().dtype(at::kLong));
   // & mask: logical (not arithmetic) shifts on the unsigned word.
   w64.narrow(0, 0, words.size(0)).copy_(at::bitwise_and(words.to(at::kLong), kWordMask));
   w64 = w64.view({chunks, bits, m});
   const int64_t mask = (int64_t{1} << bits) - 1;
-  at::Tensor out = at::empty({chunks, 32, m}, at::kLong);
+  at::Tensor out = at::empty({chunks, 32, m}, words.options().dtype(at::kLong));
   for (int64_t j = 0; j < 32; ++j) {
     const int64_t bit = j * bits, w = bit / 32, shift = bit % 32;
     at::Tensor v = at::bitwise_right_shift(w64.select(1, w), shift);
@@ -183,7 +183,15 @@ QuantizedWeights pack_gptq(const IntegerWeights& w) {
                  "-bit weights must have every zero point equal to ", mid);
   }
   const at::Tensor scales16 = w.scales.t().to(at::kHalf).contiguous();
-  SLMKIT_CHECK(at::isfinite(scales16).all().item<bool>(), "pack_gptq: scales must be finite in float16 (|scale| < 65504)");
+  const at::Tensor overflow = at::isfinite(scales16).logical_not_();  // [groups, out]
+  if (overflow.any().item<bool>()) {
+    const at::Tensor first = overflow.nonzero()[0];
+    const int64_t group = first[0].item<int64_t>(), row = first[1].item<int64_t>();
+    throw Error(cat("pack_gptq: the scale of group ", group, " of output row ", row, " is ",
+                    w.scales[row][group].item<float>(), ", outside float16's range (|scale| <= 65504), in ",
+                    overflow.sum().item<int64_t>(), " group(s); the weights there are NaN/Inf or too large ",
+                    "(|w| > ~1e6) for GPTQ's fp16 scales"));
+  }
 
   QuantizedWeights q;
   q.bits = w.bits;

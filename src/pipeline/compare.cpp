@@ -57,15 +57,6 @@ int64_t disk_bytes(const std::string& path) {
   return n;
 }
 
-std::string model_fingerprint(const std::string& path) {
-  Hasher64 h;
-  for (const auto& f : checkpoint_files(path)) {
-    const auto mapped = MappedFile::open(f.string());
-    h.add(f.filename().string()).add(mapped->data(), mapped->size());
-  }
-  return h.hex();
-}
-
 std::string settings_key(const CompareConfig& c, const std::string& base_fingerprint) {
   std::string s = cat("v", kCacheVersion, " text=", c.text_path, " windows=", c.max_windows, " kl=", c.kl_windows,
                       " base=", base_fingerprint, " limit=", c.task_limit, " speed=", c.speed, " threads=", c.threads,
@@ -125,7 +116,43 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
+// The panels' points: size on disk vs perplexity, and vs mean zero-shot accuracy (rows with tasks).
+PlotPanel ppl_panel(const std::vector<ModelRow>& rows) {
+  PlotPanel p{"Perplexity vs size", "size on disk (MiB)", "WikiText-2 perplexity", {}, true, true};
+  for (const auto& r : rows) p.points.push_back({r.disk_bytes / 1048576.0, r.perplexity, r.label, r.is_base});
+  return p;
+}
+
+PlotPanel accuracy_panel(const std::vector<ModelRow>& rows) {
+  PlotPanel p{"Mean zero-shot accuracy vs size", "size on disk (MiB)", "mean accuracy (%)", {}, false, true};
+  for (const auto& r : rows) {
+    if (r.task_acc.empty()) continue;
+    double sum = 0;
+    for (const auto& [k, v] : r.task_acc) sum += v;
+    p.points.push_back({r.disk_bytes / 1048576.0, 100 * sum / static_cast<double>(r.task_acc.size()), r.label,
+                        r.is_base});
+  }
+  return p;
+}
+
+std::string pareto_labels(const PlotPanel& panel) {
+  const std::vector<bool> optimal = pareto_optimal(panel.points, panel.lower_is_better);
+  std::string s;
+  for (size_t i = 0; i < optimal.size(); ++i)
+    if (optimal[i]) s += (s.empty() ? "" : ", ") + panel.points[i].label;
+  return s;
+}
+
 }  // namespace
+
+std::string model_fingerprint(const std::string& path) {
+  Hasher64 h;
+  for (const auto& f : checkpoint_files(path)) {
+    const auto mapped = MappedFile::open(f.string());
+    h.add(f.filename().string()).add(mapped->data(), mapped->size());
+  }
+  return h.hex();
+}
 
 nlohmann::json to_json(const ModelRow& r) {
   auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
@@ -279,23 +306,20 @@ std::string compare_markdown(const std::vector<ModelRow>& rows, const CompareCon
                                " threads, prefill of up to 128 tokens, greedy decoding of 32 (median of 3)")
                          : std::string(),
             ".\n");
+  if (rows.size() > 2) {
+    md += cat("\nPareto-optimal (no other model is both smaller on disk and better): by perplexity: ",
+              pareto_labels(ppl_panel(rows)));
+    const PlotPanel acc = accuracy_panel(rows);
+    if (!acc.points.empty()) md += cat("; by mean zero-shot accuracy: ", pareto_labels(acc));
+    md += ".\n";
+  }
   return md;
 }
 
 std::string compare_svg(const std::vector<ModelRow>& rows, const std::string& title) {
-  PlotPanel ppl{"Perplexity vs size", "size on disk (MiB)", "WikiText-2 perplexity", {}, true};
-  PlotPanel acc{"Mean zero-shot accuracy vs size", "size on disk (MiB)", "mean accuracy (%)", {}, false};
-  for (const auto& r : rows) {
-    const double mib = r.disk_bytes / 1048576.0;
-    ppl.points.push_back({mib, r.perplexity, r.label, r.is_base});
-    if (!r.task_acc.empty()) {
-      double sum = 0;
-      for (const auto& [k, v] : r.task_acc) sum += v;
-      acc.points.push_back({mib, 100 * sum / static_cast<double>(r.task_acc.size()), r.label, r.is_base});
-    }
-  }
-  std::vector<PlotPanel> panels{ppl};
-  if (!acc.points.empty()) panels.push_back(acc);
+  std::vector<PlotPanel> panels{ppl_panel(rows)};
+  PlotPanel acc = accuracy_panel(rows);
+  if (!acc.points.empty()) panels.push_back(std::move(acc));
   return render_scatter_svg(title, panels);
 }
 

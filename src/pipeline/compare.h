@@ -49,7 +49,12 @@ std::vector<ModelRow> compare_models(const std::vector<std::string>& paths, cons
                                      const CompareConfig& config,
                                      const std::function<void(const std::string&)>& progress = {});
 
-// The report files' contents.
+// A hash of a checkpoint's weights and config.json (tokenizer files excluded):
+// the identity of a model in the caches.
+std::string model_fingerprint(const std::string& path);
+
+// The report files' contents. The Markdown ends with the Pareto-optimal models
+// (size on disk vs perplexity and vs mean accuracy); the plot rings them.
 std::string compare_markdown(const std::vector<ModelRow>& rows, const CompareConfig& config);
 std::string compare_svg(const std::vector<ModelRow>& rows, const std::string& title);
 

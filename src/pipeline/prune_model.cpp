@@ -359,7 +359,8 @@ PruneSummary prune_model(Model& m, const at::Tensor& windows, const PruneRecipe&
   for (const auto& info : prune_methods()) known = known || r.method == info.name;
   SLMKIT_CHECK(known, "unknown pruning method \"", r.method, "\" (see slmkit prune --help)");
   for (const auto& [name, l] : m.linears)
-    SLMKIT_CHECK(l.is_dense() || name == "lm_head", name, " is quantized; prune the dense model, then quantize it");
+    SLMKIT_CHECK(l.is_dense() || name == "lm_head", name, " is ", l.is_quantized() ? "quantized" : "low-rank",
+                 "; prune the dense model, then quantize or factorize it");
   PruneSummary s;
   s.method = r.method;
   s.criterion = r.criterion.empty() && r.method != "layers" ? (r.method == "structured" ? "flap" : "wanda")

@@ -7,6 +7,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "core/error.h"
+#include "linalg/damped_hessian.h"
 #include "pipeline/calibration.h"
 #include "quantize/awq.h"
 #include "quantize/rtn.h"
@@ -75,6 +76,9 @@ QuantizeSummary quantize_model(Model& model, const at::Tensor& windows, const Qu
   bool known = false;
   for (const auto& m : quant_methods()) known = known || recipe.method == m.name;
   SLMKIT_CHECK(known, "unknown quantization method \"", recipe.method, "\" (see slmkit quantize --help)");
+  for (const auto& [name, l] : model.linears)
+    SLMKIT_CHECK(!l.is_low_rank(), name, " is low-rank (factorized B·A); quantizing factors is not supported: ",
+                 "quantize the dense model instead");
   QuantizeSummary summary;
   const auto groups = sequential_groups(model, recipe.true_sequential);
   const int64_t total = model.config.num_layers() * static_cast<int64_t>(model.block_linear_names().size());
@@ -143,19 +147,33 @@ QuantizeSummary quantize_model(Model& model, const at::Tensor& windows, const Qu
           const at::Tensor w = linear.dense_weight().to(at::kFloat);
           const auto alias = same_input_as.find(name);
           const at::Tensor& xtx = accumulated.at(alias == same_input_as.end() ? name : alias->second).xtx;
-          IntegerWeights iw;
-          if (recipe.method == "rtn" || awq) {
-            iw = quantize_rtn(w, rep.grid);
-          } else {
-            GptqConfig cfg = recipe.gptq;
-            cfg.grid = rep.grid;
-            GptqStats gs;
-            iw = quantize_gptq(w, xtx, cfg, &gs);
-            rep.damp = gs.damp_used;
+          // Every numerical failure (non-finite weights or Hessian, fp16 scale
+          // overflow, Cholesky failing after maximum damping) names the tensor.
+          try {
+            IntegerWeights iw;
+            if (recipe.method == "rtn" || awq) {
+              iw = quantize_rtn(w, rep.grid);
+            } else {
+              GptqConfig cfg = recipe.gptq;
+              cfg.grid = rep.grid;
+              GptqStats gs;
+              try {
+                iw = quantize_gptq(w, xtx, cfg, &gs);
+                rep.damp = gs.damp_used;
+              } catch (const NotPositiveDefinite& e) {
+                if (!recipe.rtn_fallback)
+                  throw Error(cat(e.what(), ". Or pass --fallback rtn to round this module to nearest instead ",
+                                  "(recorded in its report)"));
+                iw = quantize_rtn(w, rep.grid);
+                rep.rtn_fallback = true;
+              }
+            }
+            QuantizedWeights packed = pack_gptq(iw);
+            rep.relative_error = relative_error(w, packed.dequantize(at::kFloat), xtx);
+            linear.weights = std::move(packed);
+          } catch (const Error& e) {
+            throw Error(cat("block ", layer, ", tensor ", name, ": ", e.what()));
           }
-          QuantizedWeights packed = pack_gptq(iw);
-          rep.relative_error = relative_error(w, packed.dequantize(at::kFloat), xtx);
-          linear.weights = std::move(packed);
         }
         rep.bytes_after = linear.storage_bytes();
         rep.seconds = std::chrono::duration<double>(Clock::now() - tl).count();
@@ -165,7 +183,12 @@ QuantizeSummary quantize_model(Model& model, const at::Tensor& windows, const Qu
     }
     // GPTQ's sequential mode: the quantized block's outputs feed the next block.
     const bool last = layer + 1 == model.config.num_layers();
-    if (!last) runner.advance(awq ? fp_outputs : runner.run(nullptr, /*keep_outputs=*/true));
+    if (!last) {
+      runner.advance(awq ? fp_outputs : runner.run(nullptr, /*keep_outputs=*/true));
+      SLMKIT_CHECK(at::isfinite(runner.inputs()).all().item<bool>(), "block ", layer,
+                   " produced NaN/Inf activations on the calibration windows (quantized with ", recipe.method,
+                   "); the next block cannot be calibrated. Check the block's weights and norms");
+    }
     summary.block_seconds[static_cast<size_t>(layer)] = std::chrono::duration<double>(Clock::now() - t_block).count();
     if (checkpoint) checkpoint->save(model, layer, last ? at::Tensor() : runner.inputs(), summary.tensors);
   }
@@ -193,6 +216,7 @@ std::string describe_recipe(const QuantizeRecipe& r) {
                       " chunk=", r.chunk);
   for (const QuantOverride& o : r.overrides)
     s += cat(" override[", o.pattern, "]=", o.keep_dense ? std::string("dense") : describe(o.grid));
+  if (r.rtn_fallback) s += " fallback=rtn";
   return s;
 }
 

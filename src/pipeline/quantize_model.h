@@ -38,6 +38,9 @@ struct QuantizeRecipe {
   std::vector<QuantOverride> overrides;
   bool true_sequential = true;   // quantize [q,k,v] → [o] → [gate,up] → [down], re-running the block between
   int64_t chunk = 8;             // calibration windows per forward call
+  // GPTQ: a linear whose Hessian stays indefinite after every damping increase is
+  // rounded to nearest instead of stopping the run (recorded in its report).
+  bool rtn_fallback = false;
 };
 
 struct TensorReport {
@@ -48,6 +51,7 @@ struct TensorReport {
   double relative_error = 0;  // ‖X(W−Q)ᵀ‖² / ‖XWᵀ‖² on the calibration inputs
   double seconds = 0;
   double damp = 0;            // GPTQ damping actually used
+  bool rtn_fallback = false;  // GPTQ failed (Hessian indefinite after max damping) and RTN was used
   int64_t bytes_before = 0, bytes_after = 0;  // the linear's storage before and after
 };
 

@@ -40,6 +40,7 @@ nlohmann::json tensor_report_json(const TensorReport& r) {
   return {{"name", r.name},         {"out", r.out_features},         {"in", r.in_features},
           {"bits", r.grid.bits},    {"group_size", r.grid.group_size}, {"symmetric", r.grid.symmetric},
           {"kept_dense", r.kept_dense}, {"relative_error", r.relative_error}, {"damp", r.damp},
+          {"rtn_fallback", r.rtn_fallback},
           {"seconds", r.seconds},   {"bytes_before", r.bytes_before}, {"bytes_after", r.bytes_after}};
 }
 
@@ -56,6 +57,7 @@ TensorReport report_from_json(const nlohmann::json& j) {
   r.kept_dense = j.at("kept_dense").get<bool>();
   r.relative_error = j.at("relative_error").get<double>();
   r.damp = j.at("damp").get<double>();
+  r.rtn_fallback = j.at("rtn_fallback").get<bool>();
   r.seconds = j.at("seconds").get<double>();
   r.bytes_before = j.at("bytes_before").get<int64_t>();
   r.bytes_after = j.at("bytes_after").get<int64_t>();

@@ -39,6 +39,11 @@ void load_quantize_recipe(const std::string& path, QuantizeRecipe* recipe, Calib
   } catch (const YAML::Exception& e) {
     throw Error(cat(path, ": not a readable YAML recipe: ", e.what()));
   }
+  read_quantize_recipe(root, path, recipe, calib);
+}
+
+void read_quantize_recipe(const YAML::Node& root, const std::string& path, QuantizeRecipe* recipe,
+                          CalibrationConfig* calib) {
   SLMKIT_CHECK(root.IsMap(), path, ": a recipe must be a YAML mapping of keys to values");
   check_keys(root,
              {"method", "bits", "group_size", "sym", "act_order", "static_groups", "percdamp", "block_size",

@@ -21,9 +21,18 @@
 #include "pipeline/calibration.h"
 #include "pipeline/quantize_model.h"
 
+namespace YAML {
+class Node;
+}
+
 namespace slmkit {
 
 // Reads `path` into `recipe` and `calib`, changing only the keys the file sets.
 void load_quantize_recipe(const std::string& path, QuantizeRecipe* recipe, CalibrationConfig* calib);
+
+// The same keys from a YAML mapping already read (a pipeline step's settings);
+// `where` starts every error message (file and step).
+void read_quantize_recipe(const YAML::Node& root, const std::string& where, QuantizeRecipe* recipe,
+                          CalibrationConfig* calib);
 
 }  // namespace slmkit

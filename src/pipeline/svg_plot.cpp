@@ -1,6 +1,7 @@
 #include "pipeline/svg_plot.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -62,6 +63,23 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   return ticks;
 }
 
+std::vector<bool> pareto_optimal(const std::vector<PlotPoint>& points, bool lower_y_is_better) {
+  auto finite = [](const PlotPoint& p) { return std::isfinite(p.x) && std::isfinite(p.y); };
+  // a beats b: no worse on both axes, strictly better on one.
+  auto beats = [&](const PlotPoint& a, const PlotPoint& b) {
+    const double ya = lower_y_is_better ? a.y : -a.y, yb = lower_y_is_better ? b.y : -b.y;
+    return a.x <= b.x && ya <= yb && (a.x < b.x || ya < yb);
+  };
+  std::vector<bool> optimal(points.size(), false);
+  for (size_t i = 0; i < points.size(); ++i) {
+    if (!finite(points[i])) continue;
+    optimal[i] = true;
+    for (size_t j = 0; j < points.size() && optimal[i]; ++j)
+      if (j != i && finite(points[j]) && beats(points[j], points[i])) optimal[i] = false;
+  }
+  return optimal;
+}
+
 std::string render_scatter_svg(const std::string& title, const std::vector<PlotPanel>& panels) {
   const double cell_w = kLeft + kPanelW + kRight;
   const double width = cell_w * static_cast<double>(std::max<size_t>(1, panels.size()));
@@ -112,14 +130,50 @@ std::string render_scatter_svg(const std::string& title, const std::vector<PlotP
            "\" text-anchor=\"middle\">" + escape_xml(panel.x_label) + "</text>\n";
     svg += "<text transform=\"translate(" + fmt("%.1f", ox - 52) + "," + fmt("%.1f", oy + kPanelH / 2) +
            ") rotate(-90)\" text-anchor=\"middle\">" + escape_xml(panel.y_label) + "</text>\n";
+    if (panel.mark_pareto) {
+      // The frontier as a dashed line from the smallest model up, each optimal point ringed.
+      const std::vector<bool> optimal = pareto_optimal(pts, panel.lower_is_better);
+      std::vector<const PlotPoint*> front;
+      for (size_t i = 0; i < pts.size(); ++i)
+        if (optimal[i]) front.push_back(&pts[i]);
+      std::sort(front.begin(), front.end(), [](const PlotPoint* a, const PlotPoint* b) { return a->x < b->x; });
+      std::string line;
+      for (const PlotPoint* pt : front) line += fmt("%.1f", px(pt->x)) + "," + fmt("%.1f", py(pt->y)) + " ";
+      if (front.size() > 1)
+        svg += "<polyline points=\"" + line + "\" fill=\"none\" stroke=\"#2ca02c\" stroke-width=\"1.5\" "
+               "stroke-dasharray=\"5,3\"/>\n";
+      for (const PlotPoint* pt : front)
+        svg += "<circle cx=\"" + fmt("%.1f", px(pt->x)) + "\" cy=\"" + fmt("%.1f", py(pt->y)) +
+               "\" r=\"9\" fill=\"none\" stroke=\"#2ca02c\" stroke-width=\"2\"/>\n";
+      const double lx = ox + kPanelW - 100, ly = oy + kPanelH + 38;  // legend right of the x-axis label
+      svg += "<circle cx=\"" + fmt("%.1f", lx) + "\" cy=\"" + fmt("%.1f", ly - 4) +
+             "\" r=\"6\" fill=\"white\" stroke=\"#2ca02c\" stroke-width=\"2\"/>\n";
+      svg += "<text x=\"" + fmt("%.1f", lx + 10) + "\" y=\"" + fmt("%.1f", ly) +
+             "\" fill=\"#2ca02c\">Pareto-optimal</text>\n";
+    }
+    std::vector<std::array<double, 3>> placed;  // label boxes so far: x, top, width
     for (size_t i = 0; i < pts.size(); ++i) {
       const auto& pt = pts[i];
       const char* colour = pt.highlight ? "#d62728" : "#1f77b4";
       svg += "<circle cx=\"" + fmt("%.1f", px(pt.x)) + "\" cy=\"" + fmt("%.1f", py(pt.y)) + "\" r=\"5\" fill=\"" +
              colour + "\"/>\n";
-      // Labels alternate above/below so neighbours at similar sizes stay readable.
-      const double dy = i % 2 == 0 ? -9 : 17;
+      // Labels alternate above/below so neighbours at similar sizes stay readable;
+      // one that would overlap a label already placed tries the other side, then further out.
       const bool right_half = px(pt.x) > ox + kPanelW * 0.7;
+      const double w = 7.0 * static_cast<double>(pt.label.size());  // ~12 px sans-serif
+      const double x0 = right_half ? px(pt.x) - 7 - w : px(pt.x) + 7;
+      const double first = i % 2 == 0 ? -9 : 17, second = i % 2 == 0 ? 17 : -9;
+      double dy = first;
+      auto further = [](double d) { return d < 0 ? d - 14 : d + 14; };
+      for (const double candidate : {first, second, further(first), further(second)}) {
+        dy = candidate;
+        const double y0 = py(pt.y) + dy - 11;  // text box [y0, y0 + 13]
+        bool clear = true;
+        for (const auto& b : placed)
+          clear = clear && (x0 + w < b[0] || b[0] + b[2] < x0 || y0 + 13 < b[1] || b[1] + 13 < y0);
+        if (clear) break;
+      }
+      placed.push_back({x0, py(pt.y) + dy - 11, w});
       svg += "<text x=\"" + fmt("%.1f", px(pt.x) + (right_half ? -7 : 7)) + "\" y=\"" + fmt("%.1f", py(pt.y) + dy) +
              "\" text-anchor=\"" + (right_half ? "end" : "start") + "\" fill=\"" + colour + "\">" +
              escape_xml(pt.label) + "</text>\n";

@@ -18,7 +18,13 @@ struct PlotPanel {
   std::string title, x_label, y_label;
   std::vector<PlotPoint> points;
   bool lower_is_better = true;  // shown in the title ("lower is better")
+  bool mark_pareto = false;     // ring the Pareto-optimal points (smaller x and better y) and join them
 };
+
+// For each point: whether no other point is at least as good on both axes and
+// better on one (x: lower is better; y: lower or higher as given). Points with a
+// non-finite coordinate are never optimal and never dominate.
+std::vector<bool> pareto_optimal(const std::vector<PlotPoint>& points, bool lower_y_is_better);
 
 // Panels are laid out left to right, each 420×320 px plus margins. Points with
 // a non-finite coordinate are skipped.

@@ -8,7 +8,8 @@ namespace {
 
 at::Tensor dense_weight_of(const Model& m, const std::string& name) {
   const Linear& l = m.linear(name);
-  SLMKIT_CHECK(l.is_dense(), name, " is quantized; structured pruning needs dense weights (prune before quantizing)");
+  SLMKIT_CHECK(l.is_dense(), name, " is ", l.is_quantized() ? "quantized" : "low-rank (factorized)",
+               "; structured pruning needs dense weights (prune before quantizing or factorizing)");
   return l.dense_weight();
 }
 

@@ -72,8 +72,9 @@ std::vector<Site> block_sites(const Model& model, int64_t layer) {
 
 at::Tensor dense_weight_of(const Model& model, const std::string& name) {
   const Linear& l = model.linear(name);
-  SLMKIT_CHECK(l.is_dense(), "AWQ needs dense weights, but ", name,
-               " is already quantized; run AWQ on the unquantized model");
+  SLMKIT_CHECK(l.is_dense(), "AWQ needs dense weights, but ", name, " is already ",
+               l.is_quantized() ? "quantized; run AWQ on the unquantized model" : "low-rank (factorized); "
+               "quantize the dense model");
   return l.dense_weight();
 }
 
