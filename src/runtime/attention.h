@@ -1,10 +1,12 @@
 // Causal (optionally sliding-window) grouped-query attention over the KV cache.
 //
 // Work items are (KV head, block of consecutive queries): the block's keys are
-// transposed once into [head_dim][keys] (fp16 rows converted on the way), so
-// every score row is head_dim vectorised passes over contiguous keys with no
-// horizontal sums, and the query heads sharing the KV head reuse it. Items are
-// handed out dynamically across the OpenMP team (causal prefill is triangular).
+// transposed once into [head_dim][keys] (fp16 rows converted on the way), and
+// the query rows sharing the KV head (its query heads × the block's queries)
+// run four at a time: scores as register tiles of 16 keys (no horizontal sums),
+// outputs as register tiles of 16 head values over the keys, so each key and
+// value is loaded once per four rows. Items are handed out dynamically across
+// the OpenMP team (causal prefill is triangular).
 #pragma once
 
 #include <cstdint>
@@ -24,7 +26,8 @@ class AttentionScratch {
   float* keys_t(int thread) { return keys_t_.data() + static_cast<size_t>(thread) * keys_stride_; }
   float* values(int thread) { return values_.data() + static_cast<size_t>(thread) * keys_stride_; }
   float* scores(int thread) { return scores_.data() + static_cast<size_t>(thread) * scores_stride_; }
-  float* row(int thread) { return rows_.data() + static_cast<size_t>(thread) * rows_stride_; }
+  // Scaled query rows and one converted key row.
+  float* rows(int thread) { return rows_.data() + static_cast<size_t>(thread) * rows_stride_; }
 
  private:
   int threads_ = 0;

@@ -65,6 +65,17 @@ TEST(RuntimeArchitectures, MistralSlidingWindowShorterThanTheSequence) {
   EXPECT_GT(test::relative_error(a, b), 1e-2);
 }
 
+TEST(RuntimeArchitectures, WideHeadsWithWindowAndGqaUseTheTiledAttentionPath) {
+  // head_dim 16 = one whole output slice (the other synthetic models have head_dim
+  // 8 or 12 and run only the tail loop); 2 query heads per KV head, window 5.
+  json config = test::mistral_config_json();
+  config["num_attention_heads"] = 2;
+  config["num_key_value_heads"] = 1;
+  const std::string dir = write_synthetic(config, 43);
+  EXPECT_LT(runtime_vs_reference(dir, 12), 1e-5);
+  EXPECT_LT(runtime_vs_reference(dir, 13, 7), 1e-5);
+}
+
 TEST(RuntimeArchitectures, LlamaWithAttentionAndMlpBiases) {
   const std::string dir = write_synthetic(test::llama_bias_config_json(), 51);
   EXPECT_LT(runtime_vs_reference(dir, 6), 1e-5);
