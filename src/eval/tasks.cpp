@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "io/json.h"
 
 namespace slmkit {
@@ -13,9 +14,6 @@ namespace {
 // The harness's target delimiter between context and choice.
 constexpr const char* kDelimiter = " ";
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // "Question: ...?" → "Question: ...?\nAnswer:" (the harness's ARC/BoolQ prompt);
 // queries that already end in "Answer:" (SIQA's) are left alone.
@@ -117,7 +115,12 @@ std::vector<TaskDoc> parse_task(const TaskSpec& spec, const std::string& jsonl, 
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = cat(source, " line ", line_no);
     // Strict: duplicate keys (which value would win?) and deep nesting are refused.
-    const nlohmann::json doc = parse_json_strict(line, where);
+    nlohmann::json doc;
+    try {
+      doc = parse_json_strict(line, where);
+    } catch (const Error& e) {
+      throw Error(cat(where, ": not valid JSON (", e.what(), ")"));
+    }
     SLMKIT_CHECK(doc.is_object(), where, ": expected a JSON object");
     switch (format) {
       case Format::kPiqa: {

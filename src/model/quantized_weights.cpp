@@ -187,10 +187,9 @@ QuantizedWeights pack_gptq(const IntegerWeights& w) {
   if (overflow.any().item<bool>()) {
     const at::Tensor first = overflow.nonzero()[0];
     const int64_t group = first[0].item<int64_t>(), row = first[1].item<int64_t>();
-    throw Error(cat("pack_gptq: the scale of group ", group, " of output row ", row, " is ",
-                    w.scales[row][group].item<float>(), ", outside float16's range (|scale| <= 65504), in ",
-                    overflow.sum().item<int64_t>(), " group(s); the weights there are NaN/Inf or too large ",
-                    "(|w| > ~1e6) for GPTQ's fp16 scales"));
+    throw Error(cat("pack_gptq: scales must be finite in float16 (|scale| <= 65504), but the scale of group ", group,
+                    " of output row ", row, " is ", w.scales[row][group].item<float>(), " (", overflow.sum().item<int64_t>(),
+                    " group(s) overflow); the weights there are NaN/Inf or too large (|w| > ~1e6) for GPTQ's fp16 scales"));
   }
 
   QuantizedWeights q;

@@ -192,9 +192,10 @@ TEST(Finetune, DistillationLowersTheTrainingLossAndTheHeldOutKl) {
   EXPECT_EQ(sum.steps_run, 30);
   EXPECT_EQ(sum.tokens, 30 * 4 * 64);
   EXPECT_EQ(sum.trainable_parameters, state.adapter.parameter_count());
-  EXPECT_LT(sum.final_loss, 0.8 * sum.first_loss) << sum.first_loss << " -> " << sum.final_loss;
+  // Observed 0.657 -> 0.441 and 0.941 -> 0.396.
+  EXPECT_LT(sum.final_loss, 0.75 * sum.first_loss) << sum.first_loss << " -> " << sum.final_loss;
   const double kl_after = held_out_kl(s);  // the adapter stays attached after training
-  EXPECT_LT(kl_after, 0.85 * kl_before) << kl_before << " -> " << kl_after;
+  EXPECT_LT(kl_after, 0.6 * kl_before) << kl_before << " -> " << kl_after;
 }
 
 // Throws after the state of `stop_after` steps is saved: an interruption at a known point.

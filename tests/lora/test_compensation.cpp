@@ -124,7 +124,7 @@ TEST(Compensation, WholeModelAdapterLowersEveryTensorsErrorAndTheHeldOutLoss) {
   ASSERT_EQ(s.tensors.size(), 5u * 7u);
   for (const auto& r : s.tensors) {
     EXPECT_EQ(r.form, "quantized") << r.name;
-    EXPECT_LT(r.stats.error_after, 0.9 * r.stats.error_before) << r.name;
+    EXPECT_LT(r.stats.error_after, 0.75 * r.stats.error_before) << r.name;  // worst observed: 0.58
     EXPECT_TRUE(quantized.linear(r.name).adapter) << r.name;
   }
   EXPECT_EQ(s.adapter.modules.size(), 35u);
@@ -138,8 +138,10 @@ TEST(Compensation, WholeModelAdapterLowersEveryTensorsErrorAndTheHeldOutLoss) {
   detach_lora_adapters(quantized);
   const double without = mean_nll(quantized, test_tokens);
   const double dense = mean_nll(base, test_tokens);
-  EXPECT_LT(with_adapter, without);
+  // Observed mean NLL 5.140 without, 4.884 with, 4.809 dense: at least half of the
+  // quantization's loss must come back.
   EXPECT_GT(without, dense);
+  EXPECT_LT(with_adapter - dense, 0.5 * (without - dense)) << without << " -> " << with_adapter << " (dense " << dense << ")";
 
   // Saved and loaded back as a PEFT adapter, it does the same.
   const std::string out = test::make_temp_dir();
