@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "model/checkpoint.h"
@@ -67,6 +68,30 @@ std::unique_ptr<Tokenizer> load_tokenizer_for_cli(const std::string& model_path,
 std::string data_dir() {
   const char* env = std::getenv("SLMKIT_DATA");
   return env && *env ? env : "../shared/data";
+}
+
+void add_calibration_options(po::options_description& desc, CalibrationConfig& calib, const char* calib_help) {
+  desc.add_options()
+      ("calib", po::value<std::string>(&calib.text_path),
+       calib_help ? calib_help : "calibration text (default: $SLMKIT_DATA/text/wikitext-2/wiki.valid.tokens)")
+      ("calib-samples", po::value<int64_t>(&calib.samples)->default_value(calib.samples), "calibration windows")
+      ("calib-seq-len", po::value<int64_t>(&calib.seq_len)->default_value(calib.seq_len),
+       "tokens per window (0 = model context, max 2048)")
+      ("seed", po::value<uint64_t>(&calib.seed)->default_value(calib.seed), "seed for drawing calibration windows");
+}
+
+at::Tensor cli_calibration_windows(CalibrationConfig& calib, const Tokenizer& tokenizer, const ModelConfig& config) {
+  if (calib.text_path.empty()) calib.text_path = data_dir() + "/text/wikitext-2/wiki.valid.tokens";
+  return calibration_windows(calib, tokenizer, config);
+}
+
+std::string describe_calibration(const CalibrationConfig& calib) {
+  return cat(calib.text_path, ": ", calib.samples, " windows x ", calib.seq_len, " tokens (seed ", calib.seed, ")");
+}
+
+nlohmann::json calibration_json(const CalibrationConfig& calib, bool used) {
+  return {{"text", calib.text_path}, {"samples", calib.samples}, {"seq_len", calib.seq_len}, {"seed", calib.seed},
+          {"used", used}};
 }
 
 std::vector<std::string> split_commas(const std::string& list) {

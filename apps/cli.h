@@ -7,8 +7,10 @@
 #include <vector>
 
 #include <boost/program_options.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "model/model.h"
+#include "pipeline/calibration.h"
 #include "tokenizer/tokenizer.h"
 
 namespace slmkit::cli {
@@ -59,6 +61,19 @@ std::unique_ptr<Tokenizer> load_tokenizer_for_cli(const std::string& model_path,
 
 // $SLMKIT_DATA or ../shared/data (relative to the working directory).
 std::string data_dir();
+
+// --calib, --calib-samples, --calib-seq-len and --seed, into `calib` (an empty
+// text_path means the default text). `calib_help` replaces --calib's description.
+void add_calibration_options(po::options_description& desc, CalibrationConfig& calib,
+                             const char* calib_help = nullptr);
+
+// The windows those options ask for (pipeline/calibration.h), an empty text
+// path meaning WikiText-2 validation.
+at::Tensor cli_calibration_windows(CalibrationConfig& calib, const Tokenizer& tokenizer, const ModelConfig& config);
+
+// "TEXT: N windows x L tokens (seed S)", and the same for a --json report.
+std::string describe_calibration(const CalibrationConfig& calib);
+nlohmann::json calibration_json(const CalibrationConfig& calib, bool used = true);
 
 // "a,b,,c" → {"a", "b", "c"} (empty items dropped).
 std::vector<std::string> split_commas(const std::string& list);

@@ -33,7 +33,7 @@ int bits_of(at::ScalarType t) { return t == at::kFloat ? 32 : 16; }
 
 int run_compensate(const std::vector<std::string>& args) {
   CommonOptions common;
-  std::string model_path, base_path, out_dir, calib_path, json_path, dtype_name;
+  std::string model_path, base_path, out_dir, json_path, dtype_name;
   CompensateRecipe recipe;
   CalibrationConfig calib;
   bool force = false, quiet = false;
@@ -47,15 +47,11 @@ int run_compensate(const std::vector<std::string>& args) {
        "ridge on X^T X, fraction of its mean diagonal")
       ("adapter-dtype", po::value<std::string>(&dtype_name)->default_value("float16"),
        "how the factors are stored: float16, bfloat16 or float32 (the extra bits per weight follow)")
-      ("calib", po::value<std::string>(&calib_path),
-       "calibration text (default: $SLMKIT_DATA/text/wikitext-2/wiki.valid.tokens)")
-      ("calib-samples", po::value<int64_t>(&calib.samples)->default_value(128), "calibration windows")
-      ("calib-seq-len", po::value<int64_t>(&calib.seq_len)->default_value(0), "tokens per window (0 = model context, max 2048)")
-      ("seed", po::value<uint64_t>(&calib.seed)->default_value(0), "seed for drawing calibration windows")
       ("chunk", po::value<int64_t>(&recipe.chunk)->default_value(recipe.chunk), "calibration windows per forward call")
       ("force", po::bool_switch(&force), "overwrite an existing output directory")
       ("json", po::value<std::string>(&json_path), "write the per-tensor report and summary as JSON")
       ("quiet,q", po::bool_switch(&quiet), "no per-tensor lines");
+  add_calibration_options(desc, calib);
   add_common_options(desc, common);
   po::variables_map vm;
   if (!parse_args(args, "usage: slmkit compensate MODEL --base ORIGINAL --out ADAPTER_DIR [--rank 16]", desc, "model",
@@ -66,20 +62,14 @@ int run_compensate(const std::vector<std::string>& args) {
   SLMKIT_CHECK(recipe.method.rank >= 1, "--rank must be at least 1");
   SLMKIT_CHECK(recipe.method.whitening.percdamp >= 0, "--damp must be >= 0");
   prepare_output_dir(out_dir, force);
-  if (calib_path.empty()) calib_path = data_dir() + "/text/wikitext-2/wiki.valid.tokens";
 
   auto model = load_model_for_cli(model_path, common);
   auto base = load_model_for_cli(base_path, common);
   auto tokenizer = load_tokenizer_for_cli(model_path, common);
-  if (calib.seq_len == 0) calib.seq_len = std::min<int64_t>(2048, model->config.max_positions);
-  const std::vector<int32_t> calib_tokens =
-      tokenize_for_perplexity(read_text_file(calib_path), *tokenizer, PplProtocol::kGPTQ);
-  const at::Tensor windows = draw_calibration_windows(calib_tokens, calib.samples, calib.seq_len, calib.seed);
-  std::fprintf(stderr, "compensate %s against %s: rank %lld | calibration %s: %lld windows x %lld tokens (seed %llu) | "
-               "%d threads\n",
-               model_path.c_str(), base_path.c_str(), static_cast<long long>(recipe.method.rank), calib_path.c_str(),
-               static_cast<long long>(calib.samples), static_cast<long long>(calib.seq_len),
-               static_cast<unsigned long long>(calib.seed), at::get_num_threads());
+  const at::Tensor windows = cli_calibration_windows(calib, *tokenizer, model->config);
+  std::fprintf(stderr, "compensate %s against %s: rank %lld | calibration %s | %d threads\n", model_path.c_str(),
+               base_path.c_str(), static_cast<long long>(recipe.method.rank), describe_calibration(calib).c_str(),
+               at::get_num_threads());
 
   Progress progress("compensate", model->config.num_layers() * static_cast<int64_t>(model->block_linear_names().size()),
                     "tensors", !quiet);
@@ -97,7 +87,7 @@ int run_compensate(const std::vector<std::string>& args) {
   const double extra_bits = summary.extra_bits_per_weight * bits_of(dtype) / 16.0;
   save_lora_adapter(out_dir, summary.adapter, dtype,
                     {{"slmkit.compensation", cat("rank=", recipe.method.rank, " damp=", recipe.method.whitening.percdamp,
-                                                 " calib=", calib_path, " samples=", calib.samples, " seq_len=",
+                                                 " calib=", calib.text_path, " samples=", calib.samples, " seq_len=",
                                                  calib.seq_len, " seed=", calib.seed)},
                      {"slmkit.compressed_model", model_path}});
   double before = 0, after = 0;
@@ -123,8 +113,7 @@ int run_compensate(const std::vector<std::string>& args) {
                               {"adapter_dtype", dtype_name}, {"adapter_parameters", summary.adapter_parameters},
                               {"compensated_weights", summary.compensated_weights},
                               {"extra_bits_per_weight", extra_bits},
-                              {"calibration", {{"text", calib_path}, {"samples", calib.samples},
-                                               {"seq_len", calib.seq_len}, {"seed", calib.seed}}},
+                              {"calibration", calibration_json(calib)},
                               {"seconds", summary.seconds}, {"peak_rss_bytes", peak_rss_bytes()},
                               {"tensors", tensors}};
     write_file_atomic(json_path, j.dump(2) + "\n");

@@ -33,7 +33,7 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 int run_export(const std::vector<std::string>& args) {
   CommonOptions common;
-  std::string model_path, out_path, format, type_name, embed_type, calib_path, json_path, name;
+  std::string model_path, out_path, format, type_name, embed_type, json_path, name;
   CalibrationConfig calib;
   int64_t chunk = 8;
   bool requantize = false, force = false, quiet = false;
@@ -47,16 +47,13 @@ int run_export(const std::vector<std::string>& args) {
        "type of token_embd/output (default: llama-quantize's choice; f32 keeps them bit for bit)")
       ("requantize", po::bool_switch(&requantize),
        "re-quantize GPTQ/AWQ grids into --type even where they fit a ggml type exactly")
-      ("calib", po::value<std::string>(&calib_path),
-       "calibration text: quantize with per-input importance (mean x², llama.cpp's imatrix statistic)")
-      ("calib-samples", po::value<int64_t>(&calib.samples)->default_value(128), "calibration windows")
-      ("calib-seq-len", po::value<int64_t>(&calib.seq_len)->default_value(0), "tokens per window (0 = model context, max 2048)")
-      ("seed", po::value<uint64_t>(&calib.seed)->default_value(0), "seed for drawing calibration windows")
       ("chunk", po::value<int64_t>(&chunk)->default_value(8), "calibration windows per forward call")
       ("name", po::value<std::string>(&name), "general.name (default: the model's folder or file name)")
       ("force", po::bool_switch(&force), "overwrite an existing output file")
       ("json", po::value<std::string>(&json_path), "write the per-tensor report and summary as JSON")
       ("quiet,q", po::bool_switch(&quiet), "no per-tensor lines");
+  add_calibration_options(desc, calib,
+                          "calibration text: quantize with per-input importance (mean x², llama.cpp's imatrix statistic)");
   add_common_options(desc, common);
   po::variables_map vm;
   if (!parse_args(args, "usage: slmkit export MODEL --format gguf --type q4_0|q4_1|q8_0|q4_k_m|f16 --out FILE",
@@ -89,16 +86,11 @@ int run_export(const std::vector<std::string>& args) {
                "--out is the input model itself; write the export to another file");
 
   auto model = load_model_for_cli(model_path, common);
-  if (!calib_path.empty()) {
+  if (!calib.text_path.empty()) {
     auto tokenizer = load_tokenizer_for_cli(model_path, common);
-    if (calib.seq_len == 0) calib.seq_len = std::min<int64_t>(2048, model->config.max_positions);
-    const std::vector<int32_t> tokens =
-        tokenize_for_perplexity(read_text_input(calib_path, "calibration text"), *tokenizer, PplProtocol::kGPTQ);
-    request.calibration_windows = draw_calibration_windows(tokens, calib.samples, calib.seq_len, calib.seed);
+    request.calibration_windows = cli_calibration_windows(calib, *tokenizer, model->config);
     if (!quiet)
-      std::fprintf(stderr, "importance from %s: %lld windows x %lld tokens (seed %llu)\n", calib_path.c_str(),
-                   static_cast<long long>(calib.samples), static_cast<long long>(calib.seq_len),
-                   static_cast<unsigned long long>(calib.seed));
+      std::fprintf(stderr, "importance from %s\n", describe_calibration(calib).c_str());
   }
   const GgufExportSummary s = export_model_gguf(
       *model, model_path, request, [&](const GgufTensorReport& r, int64_t done, int64_t total) {
@@ -118,8 +110,7 @@ int run_export(const std::vector<std::string>& args) {
     nlohmann::json j = gguf_summary_json(s);
     j["model"] = model_path;
     j["type"] = std::string(gguf_file_type_name(request.config.file_type));
-    if (!calib_path.empty())
-      j["calibration"] = {{"text", calib_path}, {"samples", calib.samples}, {"seq_len", calib.seq_len}, {"seed", calib.seed}};
+    if (!calib.text_path.empty()) j["calibration"] = calibration_json(calib);
     write_file_atomic(json_path, j.dump(2) + "\n");
   }
   return 0;

@@ -50,7 +50,7 @@ nlohmann::json linear_json(const LinearLowRankReport& r) {
 
 int run_lowrank(const std::vector<std::string>& args) {
   CommonOptions common;
-  std::string model_path, out_dir, json_path, calib_path, rank_select = "error";
+  std::string model_path, out_dir, json_path, rank_select = "error";
   LowRankRecipe recipe;
   CalibrationConfig calib;
   bool force = false, quiet = false, no_sequential = false, no_calib = false;
@@ -77,19 +77,14 @@ int run_lowrank(const std::vector<std::string>& args) {
       ("no-sequential", po::bool_switch(&no_sequential),
        "factorize every block on the dense model's activations (default: on the factorized model's, block by "
        "block and group by group)")
-      ("calib", po::value<std::string>(&calib_path),
-       "calibration text (default: $SLMKIT_DATA/text/wikitext-2/wiki.valid.tokens)")
       ("no-calib", po::bool_switch(&no_calib),
        "svd with energy/uniform ranks: skip calibration (no output errors are reported)")
-      ("calib-samples", po::value<int64_t>(&calib.samples)->default_value(128), "calibration windows")
-      ("calib-seq-len", po::value<int64_t>(&calib.seq_len)->default_value(0),
-       "tokens per window (0 = model context, max 2048)")
-      ("seed", po::value<uint64_t>(&calib.seed)->default_value(0), "seed for drawing calibration windows")
       ("chunk", po::value<int64_t>(&recipe.chunk)->default_value(recipe.chunk),
        "calibration windows per forward call (memory vs speed)")
       ("force", po::bool_switch(&force), "overwrite an existing output directory")
       ("json", po::value<std::string>(&json_path), "write the per-linear report and summary as JSON")
       ("quiet,q", po::bool_switch(&quiet), "no per-linear lines");
+  add_calibration_options(desc, calib);
   add_common_options(desc, common);
   po::variables_map vm;
   if (!parse_args(args,
@@ -117,13 +112,9 @@ int run_lowrank(const std::vector<std::string>& args) {
   at::Tensor windows;
   std::string calib_desc = "none";
   if (low_rank_needs_calibration(recipe) || !no_calib) {
-    if (calib_path.empty()) calib_path = data_dir() + "/text/wikitext-2/wiki.valid.tokens";
     auto tokenizer = load_tokenizer_for_cli(model_path, common);
-    if (calib.seq_len == 0) calib.seq_len = std::min<int64_t>(2048, model->config.max_positions);
-    const std::vector<int32_t> tokens =
-        tokenize_for_perplexity(read_text_file(calib_path), *tokenizer, PplProtocol::kGPTQ);
-    windows = draw_calibration_windows(tokens, calib.samples, calib.seq_len, calib.seed);
-    calib_desc = cat(calib_path, ": ", calib.samples, " windows x ", calib.seq_len, " tokens (seed ", calib.seed, ")");
+    windows = cli_calibration_windows(calib, *tokenizer, model->config);
+    calib_desc = describe_calibration(calib);
   }
   std::fprintf(stderr, "lowrank %s: %s, keep %.4g of the block parameters, ranks by %s%s%s, %lld layers | "
                "calibration %s | %d threads\n",
@@ -174,8 +165,7 @@ int run_lowrank(const std::vector<std::string>& args) {
                         {"target_params", summary.target_params}, {"sequential", recipe.sequential},
                         {"update", recipe.update}, {"min_rank", recipe.ranks.min_rank},
                         {"alpha", recipe.asvd.alpha}, {"percdamp", recipe.svd_llm.whitening.percdamp},
-                        {"calibration", {{"text", calib_path}, {"samples", calib.samples}, {"seq_len", calib.seq_len},
-                                         {"seed", calib.seed}, {"used", windows.defined()}}},
+                        {"calibration", calibration_json(calib, windows.defined())},
                         {"block_params_before", summary.block_params_before},
                         {"block_params_after", summary.block_params_after},
                         {"model_params_before", summary.model_params_before},

@@ -80,7 +80,7 @@ nlohmann::json layer_json(const LayerPruneReport& r) {
 
 int run_prune(const std::vector<std::string>& args) {
   CommonOptions common;
-  std::string model_path, out_dir, json_path, calib_path, allocation = "uniform", pattern;
+  std::string model_path, out_dir, json_path, allocation = "uniform", pattern;
   PruneRecipe recipe;
   CalibrationConfig calib;
   bool force = false, quiet = false, no_bias_compensation = false;
@@ -112,12 +112,6 @@ int run_prune(const std::vector<std::string>& args) {
        "sparsegpt: columns per lazy block / mask selection")
       ("percdamp", po::value<double>(&recipe.sparsegpt.percdamp)->default_value(0.01, "0.01"),
        "sparsegpt: damping, fraction of mean diag(H)")
-      ("calib", po::value<std::string>(&calib_path),
-       "calibration text (default: $SLMKIT_DATA/text/wikitext-2/wiki.valid.tokens)")
-      ("calib-samples", po::value<int64_t>(&calib.samples)->default_value(128), "calibration windows")
-      ("calib-seq-len", po::value<int64_t>(&calib.seq_len)->default_value(0),
-       "tokens per window (0 = model context, max 2048)")
-      ("seed", po::value<uint64_t>(&calib.seed)->default_value(0), "seed for drawing calibration windows")
       ("chunk", po::value<int64_t>(&recipe.chunk)->default_value(recipe.chunk),
        "calibration windows per forward call (memory vs speed)")
       ("force", po::bool_switch(&force),
@@ -125,6 +119,7 @@ int run_prune(const std::vector<std::string>& args) {
        "memory or disk")
       ("json", po::value<std::string>(&json_path), "write the per-layer report and summary as JSON")
       ("quiet,q", po::bool_switch(&quiet), "no per-layer lines");
+  add_calibration_options(desc, calib);
   add_common_options(desc, common);
   po::variables_map vm;
   if (!parse_args(args,
@@ -173,14 +168,10 @@ int run_prune(const std::vector<std::string>& args) {
   at::Tensor windows;
   std::string calib_desc = "none (magnitude)";
   if (prune_needs_calibration(recipe)) {
-    if (calib_path.empty()) calib_path = data_dir() + "/text/wikitext-2/wiki.valid.tokens";
     auto tokenizer = load_tokenizer_for_cli(model_path, common);
     check_tokenizer_fits_model(*tokenizer, model->config, model_path);
-    if (calib.seq_len == 0) calib.seq_len = std::min<int64_t>(2048, model->config.max_positions);
-    const std::vector<int32_t> tokens =
-        tokenize_for_perplexity(read_text_input(calib_path, "calibration text"), *tokenizer, PplProtocol::kGPTQ);
-    windows = draw_calibration_windows(tokens, calib.samples, calib.seq_len, calib.seed);
-    calib_desc = cat(calib_path, ": ", calib.samples, " windows x ", calib.seq_len, " tokens (seed ", calib.seed, ")");
+    windows = cli_calibration_windows(calib, *tokenizer, model->config);
+    calib_desc = describe_calibration(calib);
   }
   const std::string what = unstructured ? cat("sparsity ", recipe.sparsity.effective_sparsity(),
                                               recipe.sparsity.pattern.enabled() ? " (" + pattern + ")" : "")
@@ -229,8 +220,7 @@ int run_prune(const std::vector<std::string>& args) {
                         {"criterion", summary.criterion}, {"target_fraction", recipe.target_params},
                         {"target_params", summary.target_params}, {"allocation", allocation},
                         {"sparsity", recipe.sparsity.effective_sparsity()}, {"pattern", pattern},
-                        {"calibration", {{"text", calib_path}, {"samples", calib.samples}, {"seq_len", calib.seq_len},
-                                         {"seed", calib.seed}, {"used", windows.defined()}}},
+                        {"calibration", calibration_json(calib, windows.defined())},
                         {"block_params_before", summary.block_params_before},
                         {"block_params_after", summary.block_params_after},
                         {"model_params_before", summary.model_params_before},

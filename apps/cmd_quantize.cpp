@@ -99,7 +99,7 @@ std::string methods_help() {
 
 int run_quantize(const std::vector<std::string>& args) {
   CommonOptions common;
-  std::string model_path, out_dir, json_path, calib_path, config_path;
+  std::string model_path, out_dir, json_path, config_path;
   QuantizeRecipe recipe;
   CalibrationConfig calib;
   std::vector<std::string> overrides;
@@ -123,11 +123,6 @@ int run_quantize(const std::vector<std::string>& args) {
       ("no-true-sequential", po::bool_switch(&no_true_sequential), "quantize a block's linears from one pass")
       ("override", po::value<std::vector<std::string>>(&overrides)->composing(),
        "per-tensor bits, REGEX=BITS[/GROUP] (BITS 16 = keep dense); repeatable, first match wins")
-      ("calib", po::value<std::string>(&calib_path),
-       "calibration text (default: $SLMKIT_DATA/text/wikitext-2/wiki.valid.tokens)")
-      ("calib-samples", po::value<int64_t>(&calib.samples)->default_value(128), "calibration windows")
-      ("calib-seq-len", po::value<int64_t>(&calib.seq_len)->default_value(0), "tokens per window (0 = model context, max 2048)")
-      ("seed", po::value<uint64_t>(&calib.seed)->default_value(0), "seed for drawing calibration windows")
       ("chunk", po::value<int64_t>(&recipe.chunk)->default_value(recipe.chunk),
        "calibration windows per forward call (memory vs speed)")
       ("fallback", po::value<std::string>(&fallback)->default_value("error"),
@@ -140,6 +135,7 @@ int run_quantize(const std::vector<std::string>& args) {
        "continue an interrupted run in --out from its last finished block (same command otherwise)")
       ("json", po::value<std::string>(&json_path), "write the per-tensor report and summary as JSON")
       ("quiet,q", po::bool_switch(&quiet), "no per-tensor lines");
+  add_calibration_options(desc, calib);
   add_common_options(desc, common);
   po::variables_map vm;
   if (!parse_args(args, "usage: slmkit quantize MODEL --out DIR [--method rtn|gptq|awq] [--bits 4] [--group-size 128]",
@@ -166,7 +162,7 @@ int run_quantize(const std::vector<std::string>& args) {
     if (given("calib-samples")) calib_file.samples = calib.samples;
     if (given("calib-seq-len")) calib_file.seq_len = calib.seq_len;
     if (given("seed")) calib_file.seed = calib.seed;
-    if (calib_path.empty()) calib_path = calib_file.text_path;
+    if (!calib.text_path.empty()) calib_file.text_path = calib.text_path;
     recipe = from_file;
     calib = calib_file;
   }
@@ -202,24 +198,18 @@ int run_quantize(const std::vector<std::string>& args) {
   prepare_output_dir(out_dir, force || (resume && interrupted));
   if (resume && !interrupted)
     std::fprintf(stderr, "--resume: no interrupted run in %s, starting from the first block\n", out_dir.c_str());
-  if (calib_path.empty()) calib_path = data_dir() + "/text/wikitext-2/wiki.valid.tokens";
 
   auto model = load_model_for_cli(model_path, common);
   check_finite_weights(*model);
   auto tokenizer = load_tokenizer_for_cli(model_path, common);
   check_tokenizer_fits_model(*tokenizer, model->config, model_path);
-  if (calib.seq_len == 0) calib.seq_len = std::min<int64_t>(2048, model->config.max_positions);
-  const std::vector<int32_t> calib_tokens =
-      tokenize_for_perplexity(read_text_input(calib_path, "calibration text"), *tokenizer, PplProtocol::kGPTQ);
-  const at::Tensor windows = draw_calibration_windows(calib_tokens, calib.samples, calib.seq_len, calib.seed);
+  const at::Tensor windows = cli_calibration_windows(calib, *tokenizer, model->config);
   const int64_t act_bytes = 2 * windows.numel() * model->config.hidden_size * 4;
   std::fprintf(stderr,
-               "quantize %s: %s %s, %lld layers | calibration %s: %lld windows x %lld tokens (seed %llu) | "
-               "%d threads | activations ~%.0f MiB + one block\n",
+               "quantize %s: %s %s, %lld layers | calibration %s | %d threads | activations ~%.0f MiB + one block\n",
                model_path.c_str(), recipe.method.c_str(), describe(recipe.gptq.grid).c_str(),
-               static_cast<long long>(model->config.num_layers()), calib_path.c_str(),
-               static_cast<long long>(calib.samples), static_cast<long long>(calib.seq_len),
-               static_cast<unsigned long long>(calib.seed), at::get_num_threads(), act_bytes / 1048576.0);
+               static_cast<long long>(model->config.num_layers()), describe_calibration(calib).c_str(),
+               at::get_num_threads(), act_bytes / 1048576.0);
 
   Progress progress("quantize", model->config.num_layers() * static_cast<int64_t>(model->block_linear_names().size()),
                     "tensors", !quiet);
@@ -250,8 +240,7 @@ int run_quantize(const std::vector<std::string>& args) {
     for (const auto& r : summary.tensors) tensors.push_back(tensor_report_json(r));
     nlohmann::json j = {{"model", model_path}, {"out", out_dir}, {"method", recipe.method},
                         {"grid", describe(recipe.gptq.grid)}, {"act_order", recipe.gptq.act_order},
-                        {"calibration", {{"text", calib_path}, {"samples", calib.samples}, {"seq_len", calib.seq_len},
-                                         {"seed", calib.seed}}},
+                        {"calibration", calibration_json(calib)},
                         {"seconds", summary.seconds}, {"block_seconds", summary.block_seconds},
                         {"peak_rss_bytes", peak_rss_bytes()}, {"threads", at::get_num_threads()},
                         {"bits_per_weight", summary.bits_per_weight},

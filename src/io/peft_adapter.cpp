@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "io/atomic_file.h"
 #include "io/json.h"
 #include "io/safetensors.h"
@@ -18,9 +19,6 @@ constexpr const char* kPrefix = "base_model.model.";
 constexpr const char* kSuffixA = ".lora_A.weight";
 constexpr const char* kSuffixB = ".lora_B.weight";
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // PEFT's rule for rank_pattern / alpha_pattern keys: re.match(r"(.*\.)?(key)$", module).
 bool pattern_matches(const std::string& pattern, const std::string& module) {

@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "model/gguf_checkpoint.h"
@@ -15,9 +16,6 @@ namespace slmkit {
 namespace fs = std::filesystem;
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 at::Tensor load_param(const TensorView& v, const std::string& name, at::ScalarType dtype) {
   at::Tensor t = to_torch(v, name);

@@ -3,20 +3,9 @@
 #include <ATen/Context.h>
 
 #include "core/error.h"
+#include "core/overloaded.h"
 
 namespace slmkit {
-namespace {
-
-// Visitor built from one lambda per alternative.
-template <typename... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <typename... F>
-Overloaded(F...) -> Overloaded<F...>;
-
-}  // namespace
-
 at::Device parse_device(const std::string& name) {
   if (name == "cpu") return at::Device(at::kCPU);
   SLMKIT_CHECK(name.rfind("cuda", 0) == 0, "--device ", name, " is not supported (use cpu or cuda[:N])");

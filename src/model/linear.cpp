@@ -1,20 +1,9 @@
 #include "model/linear.h"
 
 #include "core/error.h"
+#include "core/overloaded.h"
 
 namespace slmkit {
-namespace {
-
-// Visitor built from one lambda per alternative.
-template <typename... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <typename... F>
-Overloaded(F...) -> Overloaded<F...>;
-
-}  // namespace
-
 int64_t Linear::in_features() const {
   return std::visit(Overloaded{[](const DenseWeights& d) { return d.weight.size(1); },
                                [](const QuantizedWeights& q) { return q.in_features; },

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "io/json.h"
 #include "io/llama2c_checkpoint.h"
 #include "io/safetensors.h"
@@ -10,14 +11,6 @@
 
 namespace slmkit {
 namespace fs = std::filesystem;
-namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
-
 RawCheckpoint read_checkpoint(const std::string& path) {
   SLMKIT_CHECK(fs::exists(path), path, ": no such file or directory");
   fs::path dir = fs::is_directory(path) ? fs::path(path) : fs::path(path).parent_path();

@@ -1,10 +1,13 @@
 #include "pipeline/calibration.h"
 
+#include <algorithm>
 #include <random>
 
 #include <c10/core/InferenceMode.h>
 
 #include "core/error.h"
+#include "eval/perplexity.h"
+#include "tokenizer/text_input.h"
 
 namespace slmkit {
 
@@ -24,6 +27,13 @@ at::Tensor draw_calibration_windows(const std::vector<int32_t>& tokens, int64_t 
     for (int64_t t = 0; t < seq_len; ++t) p[s * seq_len + t] = tokens[static_cast<size_t>(i + t)];
   }
   return out;
+}
+
+at::Tensor calibration_windows(CalibrationConfig& calib, const Tokenizer& tokenizer, const ModelConfig& config) {
+  if (calib.seq_len == 0) calib.seq_len = std::min<int64_t>(2048, config.max_positions);
+  const std::vector<int32_t> tokens =
+      tokenize_for_perplexity(read_text_input(calib.text_path, "calibration text"), tokenizer, PplProtocol::kGPTQ);
+  return draw_calibration_windows(tokens, calib.samples, calib.seq_len, calib.seed);
 }
 
 void InputStats::add(const at::Tensor& x) {

@@ -19,6 +19,7 @@
 
 #include "model/forward.h"
 #include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 namespace slmkit {
 
@@ -34,6 +35,11 @@ struct CalibrationConfig {
 // → int64 [samples, seq_len]. Throws Error if the text is shorter than one window.
 at::Tensor draw_calibration_windows(const std::vector<int32_t>& tokens, int64_t samples, int64_t seq_len,
                                     uint64_t seed);
+
+// The windows `calib` asks for, drawn from its text (read with the checks every
+// input text gets; GPTQ's row joining) with `tokenizer` → int64 [samples, seq_len].
+// seq_len 0 becomes min(2048, the model's max positions) and is written back.
+at::Tensor calibration_windows(CalibrationConfig& calib, const Tokenizer& tokenizer, const ModelConfig& config);
 
 // Σ x xᵀ (fp32, [in, in]), Σ |x| per channel and the token count of one linear's inputs.
 // Pruning criteria also need per-channel moments: with `keep_moments` set before

@@ -6,6 +6,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "io/json.h"
 #include "io/mapped_file.h"
 #include "model/raw_checkpoint.h"
@@ -14,14 +15,6 @@
 
 namespace slmkit {
 namespace fs = std::filesystem;
-namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
-
 GgufVocab load_gguf_vocab(const std::string& tokenizer_path, const ModelConfig& config) {
   std::error_code ec;
   std::string path = tokenizer_path;

@@ -50,10 +50,7 @@ at::Tensor calibration_windows(const Model& model, const std::string& model_path
   const std::string tok = default_tokenizer_path(model_path);
   SLMKIT_CHECK(!tok.empty(), model_path, ": no tokenizer beside this checkpoint (needed for calibration)");
   const auto tokenizer = load_tokenizer(tok);
-  if (calib->seq_len == 0) calib->seq_len = std::min<int64_t>(2048, model.config.max_positions);
-  const std::vector<int32_t> tokens =
-      tokenize_for_perplexity(read_text_file(calib->text_path), *tokenizer, PplProtocol::kGPTQ);
-  return draw_calibration_windows(tokens, calib->samples, calib->seq_len, calib->seed);
+  return slmkit::calibration_windows(*calib, *tokenizer, model.config);
 }
 
 template <typename Table>

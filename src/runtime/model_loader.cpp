@@ -13,15 +13,13 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "model/raw_checkpoint.h"
 #include "runtime/decoder_model.h"
 
 namespace slmkit::runtime {
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 bool is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
