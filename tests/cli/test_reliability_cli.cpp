@@ -255,6 +255,30 @@ TEST_F(QuantizeReliability, DiskFullWhileWritingKeepsThePreviousOutput) {
   expect_same_output(*reference_, out);
 }
 
+// The same for a GGUF export: the previous file (F32, ~52 MB) is intact, no
+// temporary is left, and the message says what happened.
+TEST(ExportReliability, DiskFullWhileWritingAGgufKeepsThePreviousFile) {
+  const std::string dir = test::make_temp_dir();
+  const std::string gguf = dir + "/model.gguf";
+  const std::string model = test::data_path("models/mixed-en-13m");
+  const RunResult first = run_slmkit({"export", model, "--format", "gguf", "--type", "f32", "--out", gguf});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::string before = read_all(gguf);
+  ASSERT_GT(before.size(), 40u << 20);
+
+  // 10 MiB file-size limit: the ~26 MB F16 file cannot be written whole.
+  std::vector<std::string> argv = {"/bin/bash", "-c", "ulimit -f 10240 && exec \"$@\"", "bash"};
+  for (const std::string& a : slmkit_argv({"export", model, "--format", "gguf", "--type", "f16", "--force", "--out", gguf}))
+    argv.push_back(a);
+  const RunResult full = run_streaming(argv, {}, [](const std::string&, pid_t) {});
+  EXPECT_EQ(full.exit_code, 1) << full.err;
+  EXPECT_NE(full.err.find("model.gguf: write failed after"), std::string::npos) << full.err;
+  EXPECT_NE(full.err.find("File too large"), std::string::npos) << full.err;
+  EXPECT_NE(full.err.find("Nothing was replaced"), std::string::npos) << full.err;
+  EXPECT_TRUE(read_all(gguf) == before) << "the previous GGUF was modified";
+  EXPECT_TRUE(temp_files(dir).empty()) << temp_files(dir).front();
+}
+
 // The preflight estimate is printed before any weight is loaded, and it is on
 // the high side of what the run really needed (its peak RSS), without being absurd.
 TEST_F(QuantizeReliability, PreflightEstimateIsPrintedAndCoversThePeak) {
