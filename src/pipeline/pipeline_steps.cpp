@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <utility>
 
 #include "core/error.h"
 #include "core/hash.h"
@@ -44,6 +45,35 @@ std::string describe_calibration(const CalibrationConfig& c) {
 }
 
 std::string mib(int64_t bytes) { return cat(std::round(bytes / 1048576.0 * 100) / 100, " MiB"); }
+
+// One progress bar per stage of a pass that reports (stage, done, total) events.
+class StageProgress {
+ public:
+  StageProgress(std::string prefix, bool enabled) : prefix_(std::move(prefix)), enabled_(enabled) {}
+  void update(const std::string& stage, int64_t done, int64_t total) {
+    if (!bar_ || stage != stage_) {
+      finish();
+      stage_ = stage;
+      bar_ = std::make_unique<Progress>(prefix_ + stage, total, "blocks", enabled_);
+    }
+    bar_->update(done);
+  }
+  void finish() {
+    if (bar_) bar_->finish();
+    bar_.reset();
+  }
+
+ private:
+  std::string prefix_, stage_;
+  bool enabled_;
+  std::unique_ptr<Progress> bar_;
+};
+
+// Percentage of the block parameters kept, to two decimals.
+double percent_kept(int64_t before, int64_t after) {
+  const double kept = before > 0 ? 100.0 * static_cast<double>(after) / static_cast<double>(before) : 100.0;
+  return std::round(kept * 100) / 100;
+}
 
 // Calibration windows for `model` with the tokenizer beside `model_path`; fills in seq_len 0.
 at::Tensor calibration_windows(const Model& model, const std::string& model_path, CalibrationConfig* calib) {
@@ -132,25 +162,15 @@ nlohmann::json run_prune(const StepRun& run, const PruneRecipe& recipe, Calibrat
   Model model = load_model(run.input_model);
   at::Tensor windows;
   if (prune_needs_calibration(recipe)) windows = calibration_windows(model, run.input_model, &calib);
-  std::unique_ptr<Progress> bar;
-  std::string stage;
-  const PruneSummary s = prune_model(model, windows, recipe, [&](const PruneEvent& e) {
-    if (!bar || stage != e.stage) {
-      if (bar) bar->finish();
-      stage = e.stage;
-      bar = std::make_unique<Progress>("prune " + stage, e.total, "blocks", run.progress);
-    }
-    bar->update(e.done);
-  });
-  if (bar) bar->finish();
+  StageProgress bars("prune ", run.progress);
+  const PruneSummary s =
+      prune_model(model, windows, recipe, [&](const PruneEvent& e) { bars.update(e.stage, e.done, e.total); });
+  bars.finish();
   save_model(model, run.out_dir);
   copy_tokenizer_files(run.input_model, run.out_dir);
-  const double kept = s.block_params_before > 0 ? 100.0 * static_cast<double>(s.block_params_after) /
-                                                      static_cast<double>(s.block_params_before)
-                                                : 100.0;
   std::string summary = cat(s.method, "/", s.criterion.empty() ? "block-influence" : s.criterion, ", block params ",
-                            s.block_params_before, " -> ", s.block_params_after, " (", std::round(kept * 100) / 100,
-                            "% kept)");
+                            s.block_params_before, " -> ", s.block_params_after, " (",
+                            percent_kept(s.block_params_before, s.block_params_after), "% kept)");
   if (recipe.method == "unstructured")
     summary = cat(s.method, "/", s.criterion, ", sparsity ", recipe.sparsity.effective_sparsity());
   return {{"summary", summary},
@@ -212,26 +232,16 @@ nlohmann::json run_lowrank(const StepRun& run, const LowRankRecipe& recipe, Cali
   Model model = load_model(run.input_model);
   at::Tensor windows;
   if (use_calib) windows = calibration_windows(model, run.input_model, &calib);
-  std::unique_ptr<Progress> bar;
-  std::string stage;
+  StageProgress bars("lowrank ", run.progress);
   const LowRankSummary s = low_rank_model(model, windows, recipe, [&](const LowRankEvent& e) {
-    if (e.linear != nullptr) return;
-    if (!bar || stage != e.stage) {
-      if (bar) bar->finish();
-      stage = e.stage;
-      bar = std::make_unique<Progress>("lowrank " + stage, e.total, "blocks", run.progress);
-    }
-    bar->update(e.done);
+    if (e.linear == nullptr) bars.update(e.stage, e.done, e.total);
   });
-  if (bar) bar->finish();
+  bars.finish();
   save_model(model, run.out_dir);
   copy_tokenizer_files(run.input_model, run.out_dir);
-  const double kept = s.block_params_before > 0 ? 100.0 * static_cast<double>(s.block_params_after) /
-                                                      static_cast<double>(s.block_params_before)
-                                                : 100.0;
   return {{"summary", cat(s.method, " (ranks by ", s.rank_selection, "), block params ", s.block_params_before, " -> ",
-                          s.block_params_after, " (", std::round(kept * 100) / 100, "% kept), ", s.factorized,
-                          " linears factorized")},
+                          s.block_params_after, " (", percent_kept(s.block_params_before, s.block_params_after),
+                          "% kept), ", s.factorized, " linears factorized")},
           {"block_params_before", s.block_params_before},
           {"block_params_after", s.block_params_after},
           {"model_params_after", s.model_params_after},
